@@ -1,0 +1,89 @@
+//! The application: stores, keys, clock and background workers, built once from a
+//! validated `Config`. `main`, the integration tests and the benches all start here.
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::error::Result;
+use crate::store::Store;
+use std::sync::Arc;
+
+/// What every handler and worker shares. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub store: Store,
+    pub clock: Clock,
+    /// JWT keys, password hasher, lockout state.
+    pub auth: Arc<crate::auth::AuthState>,
+    /// Outgoing mail (SMTP or the file sink).
+    pub mailer: Arc<crate::mail::Mailer>,
+}
+
+/// An opened marketplace: stores ready, workers not yet started.
+pub struct App {
+    pub state: AppState,
+}
+
+impl App {
+    /// Opens every store under `config.data_dir`, creating what is missing.
+    pub fn open(config: Config) -> Result<App> {
+        Self::open_with_clock(config, Clock::default())
+    }
+
+    pub fn open_with_clock(config: Config, clock: Clock) -> Result<App> {
+        let store = Store::open(
+            &config.data_dir,
+            config.store.cache_mib,
+            config.store.group_commit_max,
+        )?;
+        let auth = Arc::new(crate::auth::AuthState::new(&config, clock.now())?);
+        let mailer = Arc::new(crate::mail::Mailer::new(&config)?);
+        Ok(App {
+            state: AppState {
+                config: Arc::new(config),
+                store,
+                clock,
+                auth,
+                mailer,
+            },
+        })
+    }
+}
+
+/// The config file `souk init` writes when none exists: the documented defaults.
+pub const DEFAULT_CONFIG: &str = include_str!("../config.toml");
+
+/// Creates a data dir ready to serve: directories with tight permissions, the stores, and
+/// a config file if none was found. Idempotent: running it twice changes nothing.
+pub fn init(config: &Config) -> Result<String> {
+    let mut report = Vec::new();
+    let data = &config.data_dir;
+    create_private_dir(data)?;
+    create_private_dir(&config.keys_dir())?;
+    let app = App::open(config.clone())?;
+    app.state.store.close();
+    report.push(format!("data dir ready: {}", data.display()));
+    let cfg_path = data.join("config.toml");
+    if !cfg_path.exists() && !std::path::Path::new("config.toml").exists() {
+        let text = DEFAULT_CONFIG.replace(
+            "data_dir = \"data\"",
+            &format!("data_dir = {:?}", data.display().to_string()),
+        );
+        std::fs::write(&cfg_path, text).map_err(crate::Error::internal)?;
+        report.push(format!("config written: {}", cfg_path.display()));
+    }
+    Ok(report.join("\n"))
+}
+
+/// A directory only its owner can read (keys, the whole data dir).
+pub fn create_private_dir(dir: &std::path::Path) -> Result<()> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| crate::Error::Storage(format!("cannot create {}: {e}", dir.display())))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(|e| crate::Error::Storage(format!("cannot restrict {}: {e}", dir.display())))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,700 @@
+//! The one typed configuration: defaults, then `config.toml`, then `SOUK_*` environment
+//! variables (`__` separates nesting levels: `SOUK_HTTP__LISTEN=0.0.0.0:443`), then CLI flags.
+//! It is validated once at start; an unknown key, a wrong type or an impossible value
+//! stops start-up with a message naming the key. Never a global: it lives in `AppState`.
+
+use serde::Deserialize;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Where the three stores, blobs and keys live.
+    pub data_dir: PathBuf,
+    pub http: HttpConfig,
+    pub tls: TlsConfig,
+    pub log: LogConfig,
+    pub store: StoreConfig,
+    pub metrics: MetricsConfig,
+    pub telemetry: TelemetryConfig,
+    pub auth: AuthConfig,
+    pub mail: MailConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    pub listen: SocketAddr,
+    /// Optional plain-HTTP listener that only redirects to HTTPS ("" = none).
+    pub redirect_listen: Option<SocketAddr>,
+    /// The URL people reach the store at; used in links and redirects ("" = derived).
+    pub public_url: String,
+    pub body_limit_bytes: usize,
+    /// How long in-flight requests may take to finish after SIGTERM.
+    pub shutdown_grace_secs: u64,
+    pub timeouts: Timeouts,
+    pub rate_limit: RateLimit,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Timeouts {
+    pub default_secs: u64,
+    pub search_secs: u64,
+    pub payment_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimit {
+    pub enabled: bool,
+    /// Sustained requests per second per client address.
+    pub per_second: u32,
+    /// How many requests a client may send in a burst.
+    pub burst: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TlsMode {
+    /// Generate a certificate for `hosts` on first start, keep it in data/keys.
+    SelfSigned,
+    /// Use `cert_path` and `key_path` (PEM) as they are; reloaded on SIGHUP.
+    Files,
+    /// Plain HTTP, for running behind a TLS-terminating proxy. Never the default.
+    OffBehindProxy,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum TlsVersion {
+    #[serde(rename = "1.2")]
+    V1_2,
+    #[serde(rename = "1.3")]
+    V1_3,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    pub mode: TlsMode,
+    pub hosts: Vec<String>,
+    pub cert_path: Option<PathBuf>,
+    pub key_path: Option<PathBuf>,
+    pub min_version: TlsVersion,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    pub partitions: u16,
+    pub retention_hours: u64,
+    /// Per topic; the oldest events go first when a topic grows past it.
+    pub retention_bytes: u64,
+    /// How often the retention sweep runs.
+    pub retention_interval_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// Most commands the writer thread commits together in one fsync.
+    pub group_commit_max: usize,
+    /// redb page cache.
+    pub cache_mib: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// If set, `/metrics` requires `Authorization: Bearer <token>`.
+    pub token: Option<Secret>,
+    /// If set, `/metrics` is served only on this separate plain-HTTP listener.
+    pub listen: Option<SocketAddr>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelemetryConfig {
+    /// tracing filter, e.g. "info" or "souk=debug,info".
+    pub level: String,
+    /// "json" (one line per event) or "pretty".
+    pub format: String,
+}
+
+/// Passwords, tokens and lockout (`[auth]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// argon2id memory in KiB (OWASP: 19456 = 19 MiB). At least 8 × parallelism.
+    pub argon2_memory_kib: u32,
+    /// argon2id passes (OWASP: 2).
+    pub argon2_iterations: u32,
+    /// argon2id lanes (OWASP: 1).
+    pub argon2_parallelism: u32,
+    /// Password hashes computed at once; more wait, so a login flood cannot exhaust memory.
+    pub max_concurrent_hashes: usize,
+    /// Access-token (JWT) lifetime.
+    pub access_token_ttl_secs: u64,
+    /// Refresh-token (and so session) lifetime.
+    pub refresh_token_ttl_secs: u64,
+    /// `iss` and `aud` of access tokens.
+    pub issuer: String,
+    pub audience: String,
+    /// Failed attempts on one account before the first lock.
+    pub lockout_account_failures: u32,
+    /// Failed attempts from one client address before the first lock.
+    pub lockout_address_failures: u32,
+    /// First lock length; doubles with each further failure, up to `lockout_max_secs`.
+    pub lockout_base_secs: u64,
+    pub lockout_max_secs: u64,
+    /// Failures are forgotten after this long without one.
+    pub lockout_forget_secs: u64,
+    /// Password-reset link lifetime.
+    pub reset_token_ttl_secs: u64,
+    /// Email-verification link lifetime.
+    pub verify_token_ttl_secs: u64,
+    /// How long the second login step (MFA code) may wait after the password.
+    pub mfa_token_ttl_secs: u64,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            argon2_memory_kib: 19456,
+            argon2_iterations: 2,
+            argon2_parallelism: 1,
+            max_concurrent_hashes: 4,
+            access_token_ttl_secs: 900,
+            refresh_token_ttl_secs: 7 * 24 * 3600,
+            issuer: "souk".into(),
+            audience: "souk-api".into(),
+            lockout_account_failures: 5,
+            lockout_address_failures: 20,
+            lockout_base_secs: 30,
+            lockout_max_secs: 3600,
+            lockout_forget_secs: 24 * 3600,
+            reset_token_ttl_secs: 30 * 60,
+            verify_token_ttl_secs: 48 * 3600,
+            mfa_token_ttl_secs: 5 * 60,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SmtpSecurity {
+    /// Plain connection upgraded with STARTTLS (port 587); refuses servers without it.
+    Starttls,
+    /// TLS from the first byte (port 465).
+    Tls,
+    /// No encryption: only for a relay on the same host or a test sink.
+    Plain,
+}
+
+/// Outgoing mail (`[mail]`). An empty `smtp_host` writes each message as a .eml file under
+/// `<data_dir>/mail/` instead, where an admin can read it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MailConfig {
+    pub smtp_host: String,
+    pub smtp_port: u16,
+    pub smtp_username: String,
+    pub smtp_password: Option<Secret>,
+    pub smtp_security: SmtpSecurity,
+    /// The From header, e.g. `Souk <no-reply@shop.example>`.
+    pub from: String,
+    pub timeout_secs: u64,
+}
+
+impl Default for MailConfig {
+    fn default() -> Self {
+        Self {
+            smtp_host: String::new(),
+            smtp_port: 587,
+            smtp_username: String::new(),
+            smtp_password: None,
+            smtp_security: SmtpSecurity::Starttls,
+            from: "Souk <no-reply@localhost>".into(),
+            timeout_secs: 30,
+        }
+    }
+}
+
+impl AuthConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let p = self.argon2_parallelism;
+        if p == 0 || p > 64 {
+            return Err(key_error("auth.argon2_parallelism", "must be between 1 and 64"));
+        }
+        if self.argon2_memory_kib < 8 * p || self.argon2_memory_kib > 4 * 1024 * 1024 {
+            return Err(key_error(
+                "auth.argon2_memory_kib",
+                "must be between 8 × auth.argon2_parallelism and 4194304 (4 GiB)",
+            ));
+        }
+        if self.argon2_iterations == 0 || self.argon2_iterations > 100 {
+            return Err(key_error("auth.argon2_iterations", "must be between 1 and 100"));
+        }
+        if self.max_concurrent_hashes == 0 {
+            return Err(key_error("auth.max_concurrent_hashes", "must be at least 1"));
+        }
+        if !(60..=86400).contains(&self.access_token_ttl_secs) {
+            return Err(key_error("auth.access_token_ttl_secs", "must be between 60 and 86400"));
+        }
+        if self.refresh_token_ttl_secs < self.access_token_ttl_secs
+            || self.refresh_token_ttl_secs > 365 * 86400
+        {
+            return Err(key_error(
+                "auth.refresh_token_ttl_secs",
+                "must be at least auth.access_token_ttl_secs and at most a year",
+            ));
+        }
+        if self.issuer.trim().is_empty() {
+            return Err(key_error("auth.issuer", "must not be empty"));
+        }
+        if self.audience.trim().is_empty() {
+            return Err(key_error("auth.audience", "must not be empty"));
+        }
+        if self.lockout_account_failures == 0 {
+            return Err(key_error("auth.lockout_account_failures", "must be at least 1"));
+        }
+        if self.lockout_address_failures < self.lockout_account_failures {
+            return Err(key_error(
+                "auth.lockout_address_failures",
+                "must be at least auth.lockout_account_failures",
+            ));
+        }
+        if self.lockout_base_secs == 0 || self.lockout_max_secs < self.lockout_base_secs {
+            return Err(key_error(
+                "auth.lockout_base_secs",
+                "must be at least 1 and at most auth.lockout_max_secs",
+            ));
+        }
+        if self.lockout_forget_secs < self.lockout_max_secs {
+            return Err(key_error("auth.lockout_forget_secs", "must be at least auth.lockout_max_secs"));
+        }
+        for (key, v) in [
+            ("auth.reset_token_ttl_secs", self.reset_token_ttl_secs),
+            ("auth.verify_token_ttl_secs", self.verify_token_ttl_secs),
+            ("auth.mfa_token_ttl_secs", self.mfa_token_ttl_secs),
+        ] {
+            if !(60..=30 * 86400).contains(&v) {
+                return Err(key_error(key, "must be between 60 and 2592000"));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl MailConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if !self.from.contains('@') {
+            return Err(key_error("mail.from", "must contain an email address"));
+        }
+        if self.smtp_host.is_empty() {
+            return Ok(());
+        }
+        if self.smtp_port == 0 {
+            return Err(key_error("mail.smtp_port", "must not be 0"));
+        }
+        if self.smtp_password.is_some() && self.smtp_username.is_empty() {
+            return Err(key_error("mail.smtp_username", "required when mail.smtp_password is set"));
+        }
+        if self.timeout_secs == 0 || self.timeout_secs > 600 {
+            return Err(key_error("mail.timeout_secs", "must be between 1 and 600"));
+        }
+        Ok(())
+    }
+}
+
+/// A string that never shows in logs or debug output.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("data"),
+            http: HttpConfig::default(),
+            tls: TlsConfig::default(),
+            log: LogConfig::default(),
+            store: StoreConfig::default(),
+            metrics: MetricsConfig::default(),
+            telemetry: TelemetryConfig::default(),
+            auth: AuthConfig::default(),
+            mail: MailConfig::default(),
+        }
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8443)),
+            redirect_listen: None,
+            public_url: String::new(),
+            body_limit_bytes: 2 * 1024 * 1024,
+            shutdown_grace_secs: 20,
+            timeouts: Timeouts::default(),
+            rate_limit: RateLimit::default(),
+        }
+    }
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            default_secs: 30,
+            search_secs: 5,
+            payment_secs: 60,
+        }
+    }
+}
+
+impl Default for RateLimit {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            per_second: 100,
+            burst: 200,
+        }
+    }
+}
+
+impl Default for TlsConfig {
+    fn default() -> Self {
+        Self {
+            mode: TlsMode::SelfSigned,
+            hosts: vec!["localhost".into(), "127.0.0.1".into(), "::1".into()],
+            cert_path: None,
+            key_path: None,
+            min_version: TlsVersion::V1_3,
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            partitions: 10,
+            retention_hours: 7 * 24,
+            retention_bytes: 1 << 30,
+            retention_interval_secs: 300,
+        }
+    }
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            group_commit_max: 64,
+            cache_mib: 64,
+        }
+    }
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        Self {
+            level: "info".into(),
+            format: "json".into(),
+        }
+    }
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self {
+            token: None,
+            listen: None,
+        }
+    }
+}
+
+/// Why a configuration was refused; the message names the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path} is not valid TOML: {message}")]
+    Syntax { path: PathBuf, message: String },
+    #[error("config key `{key}`: {message}")]
+    Key { key: String, message: String },
+}
+
+fn key_error(key: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError::Key {
+        key: key.into(),
+        message: message.into(),
+    }
+}
+
+impl Config {
+    /// Layers defaults, the file (if any), and the environment given as `(name, value)` pairs.
+    /// A missing file is fine only when `path` was not asked for explicitly.
+    pub fn load(
+        path: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let mut table = match path {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
+                    path: p.to_path_buf(),
+                    source,
+                })?;
+                text.parse::<toml::Table>()
+                    .map_err(|e| ConfigError::Syntax {
+                        path: p.to_path_buf(),
+                        message: e.to_string(),
+                    })?
+            }
+            None => toml::Table::new(),
+        };
+        for (name, value) in env {
+            let Some(rest) = name.strip_prefix("SOUK_") else {
+                continue;
+            };
+            let keys: Vec<String> = rest.split("__").map(|k| k.to_ascii_lowercase()).collect();
+            set_path(&mut table, &keys, parse_env_value(&value))
+                .map_err(|m| key_error(&format!("{name} ({})", keys.join(".")), m))?;
+        }
+        let config: Config = serde_path_to_error::deserialize(toml::Value::Table(table))
+            .map_err(|e| {
+                let key = e.path().to_string();
+                key_error(&key, e.into_inner().to_string())
+            })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Impossible values are refused here, each naming its key.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let t = &self.http.timeouts;
+        for (key, v) in [
+            ("http.timeouts.default_secs", t.default_secs),
+            ("http.timeouts.search_secs", t.search_secs),
+            ("http.timeouts.payment_secs", t.payment_secs),
+        ] {
+            if v == 0 || v > 3600 {
+                return Err(key_error(key, format!("must be between 1 and 3600, got {v}")));
+            }
+        }
+        if self.http.body_limit_bytes < 1024 {
+            return Err(key_error("http.body_limit_bytes", "must be at least 1024"));
+        }
+        if self.http.rate_limit.enabled
+            && (self.http.rate_limit.per_second == 0 || self.http.rate_limit.burst == 0)
+        {
+            return Err(key_error(
+                "http.rate_limit",
+                "per_second and burst must be above 0 (set enabled = false to turn it off)",
+            ));
+        }
+        if !self.http.public_url.is_empty()
+            && !(self.http.public_url.starts_with("https://")
+                || self.http.public_url.starts_with("http://"))
+        {
+            return Err(key_error("http.public_url", "must start with https:// or http://"));
+        }
+        if self.http.redirect_listen == Some(self.http.listen) {
+            return Err(key_error("http.redirect_listen", "must differ from http.listen"));
+        }
+        if self.log.partitions == 0 || self.log.partitions > 1024 {
+            return Err(key_error("log.partitions", "must be between 1 and 1024"));
+        }
+        if self.log.retention_hours == 0 {
+            return Err(key_error("log.retention_hours", "must be at least 1"));
+        }
+        if self.log.retention_bytes < 1024 * 1024 {
+            return Err(key_error("log.retention_bytes", "must be at least 1 MiB"));
+        }
+        if self.log.retention_interval_secs == 0 {
+            return Err(key_error("log.retention_interval_secs", "must be at least 1"));
+        }
+        if self.store.group_commit_max == 0 {
+            return Err(key_error("store.group_commit_max", "must be at least 1"));
+        }
+        match self.tls.mode {
+            TlsMode::Files => {
+                if self.tls.cert_path.is_none() {
+                    return Err(key_error("tls.cert_path", "required when tls.mode = \"files\""));
+                }
+                if self.tls.key_path.is_none() {
+                    return Err(key_error("tls.key_path", "required when tls.mode = \"files\""));
+                }
+            }
+            TlsMode::SelfSigned if self.tls.hosts.is_empty() => {
+                return Err(key_error("tls.hosts", "needs at least one host name for the certificate"));
+            }
+            _ => {}
+        }
+        if let Some(token) = &self.metrics.token
+            && token.expose().len() < 16
+        {
+            return Err(key_error("metrics.token", "must be at least 16 characters"));
+        }
+        self.auth.validate()?;
+        self.mail.validate()?;
+        if !matches!(self.telemetry.format.as_str(), "json" | "pretty") {
+            return Err(key_error("telemetry.format", "must be \"json\" or \"pretty\""));
+        }
+        if tracing_subscriber::EnvFilter::try_new(&self.telemetry.level).is_err() {
+            return Err(key_error("telemetry.level", "is not a valid tracing filter"));
+        }
+        Ok(())
+    }
+
+    pub fn tls_enabled(&self) -> bool {
+        self.tls.mode != TlsMode::OffBehindProxy
+    }
+
+    /// The base URL links and redirects point at.
+    pub fn public_url(&self) -> String {
+        if !self.http.public_url.is_empty() {
+            return self.http.public_url.trim_end_matches('/').to_string();
+        }
+        let scheme = if self.tls_enabled() { "https" } else { "http" };
+        format!("{scheme}://{}", self.http.listen)
+    }
+
+    pub fn keys_dir(&self) -> PathBuf {
+        self.data_dir.join("keys")
+    }
+}
+
+/// An environment value is read as a TOML value when it parses as one (numbers, booleans,
+/// arrays, quoted strings), else as a bare string, so `SOUK_HTTP__LISTEN=0.0.0.0:443` works.
+fn parse_env_value(raw: &str) -> toml::Value {
+    let doc = format!("v = {raw}");
+    match doc.parse::<toml::Table>() {
+        Ok(mut t) => t.remove("v").unwrap_or_else(|| toml::Value::String(raw.into())),
+        Err(_) => toml::Value::String(raw.to_string()),
+    }
+}
+
+fn set_path(table: &mut toml::Table, keys: &[String], value: toml::Value) -> Result<(), String> {
+    match keys {
+        [] => Err("empty key".into()),
+        [last] => {
+            table.insert(last.clone(), value);
+            Ok(())
+        }
+        [first, rest @ ..] => {
+            let entry = table
+                .entry(first.clone())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            match entry {
+                toml::Value::Table(t) => set_path(t, rest, value),
+                _ => Err(format!("`{first}` is not a section")),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_str(text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.toml");
+        std::fs::write(&p, text).unwrap();
+        Config::load(
+            Some(&p),
+            env.iter().map(|(a, b)| (a.to_string(), b.to_string())),
+        )
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        let c = load_str("", &[]).unwrap();
+        assert_eq!(c.log.partitions, 10);
+        assert_eq!(c.http.timeouts.search_secs, 5);
+        assert_eq!(c.tls.min_version, TlsVersion::V1_3);
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let e = load_str("[http]\nlisten_addr = \"1.2.3.4:1\"\n", &[]).unwrap_err();
+        let m = e.to_string();
+        assert!(m.contains("http") && m.contains("listen_addr"), "{m}");
+    }
+
+    #[test]
+    fn wrong_type_is_named() {
+        let e = load_str("[log]\npartitions = \"ten\"\n", &[]).unwrap_err();
+        assert!(e.to_string().contains("log.partitions"), "{e}");
+    }
+
+    #[test]
+    fn impossible_value_is_named() {
+        let e = load_str("[log]\npartitions = 0\n", &[]).unwrap_err();
+        assert!(e.to_string().contains("log.partitions"), "{e}");
+        let e = load_str("[tls]\nmode = \"files\"\n", &[]).unwrap_err();
+        assert!(e.to_string().contains("tls.cert_path"), "{e}");
+    }
+
+    #[test]
+    fn env_overrides_file() {
+        let c = load_str(
+            "[http]\nlisten = \"127.0.0.1:1\"\n",
+            &[
+                ("SOUK_HTTP__LISTEN", "0.0.0.0:9443"),
+                ("SOUK_LOG__PARTITIONS", "3"),
+                ("SOUK_TLS__HOSTS", "[\"shop.example\"]"),
+                ("OTHER", "x"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.http.listen.to_string(), "0.0.0.0:9443");
+        assert_eq!(c.log.partitions, 3);
+        assert_eq!(c.tls.hosts, vec!["shop.example".to_string()]);
+    }
+
+    #[test]
+    fn env_with_bad_value_is_named() {
+        let e = load_str("", &[("SOUK_HTTP__TIMEOUTS__DEFAULT_SECS", "soon")]).unwrap_err();
+        assert!(e.to_string().contains("http.timeouts.default_secs"), "{e}");
+    }
+
+    #[test]
+    fn secret_is_redacted() {
+        let s = Secret::new("hunter2hunter2hunter2");
+        assert_eq!(format!("{s:?}"), "Secret(***)");
+    }
+}
+
+#[cfg(test)]
+mod shipped_file {
+    use super::*;
+
+    /// The documented config.toml must load and say what the built-in defaults say.
+    #[test]
+    fn shipped_config_matches_defaults() {
+        let text = include_str!("../config.toml");
+        let file: Config = toml::from_str(text).unwrap();
+        let dflt = Config::default();
+        assert_eq!(format!("{file:?}"), format!("{dflt:?}"));
+    }
+}

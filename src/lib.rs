@@ -1,0 +1,18 @@
+//! Souk: a multi-vendor marketplace in one binary. `App::open(config)` builds everything
+//! that `main`, the tests and the benches run.
+
+pub mod app;
+pub mod auth;
+pub mod check;
+pub mod clock;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod log;
+pub mod mail;
+pub mod services;
+pub mod store;
+
+pub use app::App;
+pub use config::Config;
+pub use error::{Error, Result};

@@ -1,0 +1,178 @@
+//! The `souk` command. Thin on purpose: parse flags, load the config, call the library,
+//! turn failures into a message and an exit code a shell user can act on.
+
+use clap::{Args, Parser, Subcommand};
+use souk::config::{Config, ConfigError};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "souk", version, about = "A multi-vendor marketplace in one binary")]
+struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Clone)]
+struct Global {
+    /// Config file (default: ./config.toml if present, else <data>/config.toml if present).
+    #[arg(long, global = true, value_name = "PATH")]
+    config: Option<PathBuf>,
+    /// Data directory (overrides `data_dir` in the config).
+    #[arg(long, global = true, value_name = "DIR")]
+    data: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the marketplace over HTTPS.
+    Serve {
+        /// Address to listen on (overrides `http.listen`), e.g. 127.0.0.1:8443 or 0.0.0.0:0.
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<std::net::SocketAddr>,
+    },
+    /// Create the data directory, its keys and a config file if there is none.
+    Init,
+    /// Open every store read-only and verify what can be verified.
+    Check,
+    /// Read the event log.
+    Log {
+        #[command(subcommand)]
+        command: LogCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum LogCommand {
+    /// Print a topic's events as JSON lines, oldest first.
+    Tail {
+        #[arg(long)]
+        topic: String,
+        /// First offset to print in each partition (default: the oldest kept).
+        #[arg(long)]
+        from: Option<u64>,
+        /// Only this partition.
+        #[arg(long)]
+        partition: Option<u16>,
+    },
+}
+
+/// Exit codes, documented in the README.
+mod exit {
+    pub const FAILURE: u8 = 1;
+    pub const CONFIG: u8 = 3;
+    pub const STORE: u8 = 4;
+    pub const CHECK_FAILED: u8 = 5;
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let config = match load_config(&cli.global, &cli.command) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("souk: invalid configuration: {e}");
+            return ExitCode::from(exit::CONFIG);
+        }
+    };
+    init_tracing(&config);
+    let result = match cli.command {
+        Command::Serve { .. } => serve(config),
+        Command::Init => init(&config),
+        Command::Check => check(&config),
+        Command::Log {
+            command: LogCommand::Tail {
+                topic,
+                from,
+                partition,
+            },
+        } => log_tail(&config, &topic, from, partition),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("souk: {e}");
+            let code = match e {
+                souk::Error::Storage(_) => exit::STORE,
+                _ => exit::FAILURE,
+            };
+            ExitCode::from(code)
+        }
+    }
+}
+
+fn load_config(global: &Global, command: &Command) -> Result<Config, ConfigError> {
+    let data_default = global.data.clone().unwrap_or_else(|| PathBuf::from("data"));
+    let path = global.config.clone().or_else(|| {
+        [PathBuf::from("config.toml"), data_default.join("config.toml")]
+            .into_iter()
+            .find(|p| p.is_file())
+    });
+    let mut config = Config::load(path.as_deref(), std::env::vars())?;
+    if let Some(d) = &global.data {
+        config.data_dir = d.clone();
+    }
+    if let Command::Serve {
+        listen: Some(addr), ..
+    } = command
+    {
+        config.http.listen = *addr;
+    }
+    config.validate()?;
+    Ok(config)
+}
+
+fn init_tracing(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_new(&config.telemetry.level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if config.telemetry.format == "json" {
+        builder.json().flatten_event(true).init();
+    } else {
+        builder.init();
+    }
+}
+
+fn runtime() -> souk::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(souk::Error::internal)
+}
+
+fn serve(config: Config) -> souk::Result<ExitCode> {
+    runtime()?.block_on(souk::app::serve(config))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn init(config: &Config) -> souk::Result<ExitCode> {
+    let report = souk::app::init(config)?;
+    println!("{report}");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn check(config: &Config) -> souk::Result<ExitCode> {
+    let report = souk::check::run(config)?;
+    print!("{report}");
+    Ok(if report.ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(exit::CHECK_FAILED)
+    })
+}
+
+fn log_tail(
+    config: &Config,
+    topic: &str,
+    from: Option<u64>,
+    partition: Option<u16>,
+) -> souk::Result<ExitCode> {
+    let log = souk::log::EventLog::open(&config.data_dir, &config.log)?;
+    let stdout = std::io::stdout();
+    souk::log::tail(&log, topic, from, partition, &mut stdout.lock())?;
+    Ok(ExitCode::SUCCESS)
+}
