@@ -1,0 +1,105 @@
+//! Prometheus metrics: the process-wide recorder, the request metrics the middleware
+//! records, and the gauges other modules set (relay lag, log size). Labels are bounded
+//! (route templates, never raw paths or query strings), so cardinality cannot explode.
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use std::path::Path;
+use std::sync::OnceLock;
+
+pub const REQUESTS: &str = "http_requests_total";
+pub const DURATION: &str = "http_request_duration_seconds";
+pub const IN_FLIGHT: &str = "http_requests_in_flight";
+pub const RELAY_LAG: &str = "souk_relay_lag_events";
+pub const LOG_SIZE: &str = "souk_log_size_bytes";
+pub const STORE_SIZE: &str = "souk_store_size_bytes";
+
+/// Fine enough at the bottom for p50 of fast routes, wide enough for the 60 s payment limit.
+const BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+    60.0,
+];
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// Installs the global recorder once per process (servers started later, as in tests,
+/// share it). If another recorder was installed first, ours still renders, just empty.
+pub fn init() -> &'static PrometheusHandle {
+    HANDLE.get_or_init(|| {
+        let builder = PrometheusBuilder::new();
+        let builder = match builder.set_buckets_for_metric(Matcher::Full(DURATION.into()), BUCKETS)
+        {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!(error = %e, "metrics buckets refused; using summaries");
+                PrometheusBuilder::new()
+            }
+        };
+        let recorder = builder.build_recorder();
+        let handle = recorder.handle();
+        if let Err(e) = metrics::set_global_recorder(recorder) {
+            tracing::warn!(error = %e, "another metrics recorder is installed; /metrics stays empty");
+        }
+        describe();
+        handle
+    })
+}
+
+fn describe() {
+    metrics::describe_counter!(
+        REQUESTS,
+        "HTTP requests answered, by method, route and status"
+    );
+    metrics::describe_histogram!(
+        DURATION,
+        metrics::Unit::Seconds,
+        "HTTP request latency, by method and route"
+    );
+    metrics::describe_gauge!(IN_FLIGHT, "HTTP requests being handled now");
+    metrics::describe_gauge!(RELAY_LAG, "Outbox events committed but not yet in the log");
+    metrics::describe_gauge!(LOG_SIZE, metrics::Unit::Bytes, "Event log size on disk");
+    metrics::describe_gauge!(
+        STORE_SIZE,
+        metrics::Unit::Bytes,
+        "State store (redb) file size"
+    );
+}
+
+/// Renders the text exposition, refreshing the gauges that are read at scrape time.
+pub fn render(data_dir: &Path) -> String {
+    let handle = init();
+    if let Ok(meta) = std::fs::metadata(data_dir.join("souk.redb")) {
+        metrics::gauge!(STORE_SIZE).set(meta.len() as f64);
+    }
+    handle.run_upkeep();
+    handle.render()
+}
+
+/// Outbox events committed but not yet moved to the log; the relay sets it.
+pub fn set_relay_lag(events: u64) {
+    metrics::gauge!(RELAY_LAG).set(events as f64);
+}
+
+/// Bytes the event log takes on disk; the log's background tasks set it.
+pub fn set_log_size_bytes(bytes: u64) {
+    metrics::gauge!(LOG_SIZE).set(bytes as f64);
+}
+
+pub(crate) fn request_started() {
+    metrics::gauge!(IN_FLIGHT).increment(1.0);
+}
+
+pub(crate) fn in_flight_done() {
+    metrics::gauge!(IN_FLIGHT).decrement(1.0);
+}
+
+pub(crate) fn request_finished(method: &str, route: &str, status: u16, seconds: f64) {
+    metrics::counter!(
+        REQUESTS,
+        "method" => method.to_owned(),
+        "route" => route.to_owned(),
+        "status" => status.to_string()
+    )
+    .increment(1);
+    metrics::histogram!(DURATION, "method" => method.to_owned(), "route" => route.to_owned())
+        .record(seconds);
+}
