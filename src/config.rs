@@ -517,7 +517,8 @@ impl Config {
         {
             return Err(key_error("http.public_url", "must start with https:// or http://"));
         }
-        if self.http.redirect_listen == Some(self.http.listen) {
+        // Port 0 asks for any free port, so two listeners on port 0 never collide.
+        if self.http.redirect_listen == Some(self.http.listen) && self.http.listen.port() != 0 {
             return Err(key_error("http.redirect_listen", "must differ from http.listen"));
         }
         if self.log.partitions == 0 || self.log.partitions > 1024 {
