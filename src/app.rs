@@ -50,6 +50,22 @@ impl App {
     }
 }
 
+/// `souk serve`: opens the stores, starts the workers and the listeners, prints where to
+/// connect, and on SIGTERM/SIGINT drains requests, flushes the relay and closes the store.
+pub async fn serve(config: Config) -> Result<()> {
+    let app = App::open(config)?;
+    let server = crate::http::server::Server::start(app.state.clone()).await?;
+    // Scripts (and the crash test) read this line to learn the port when listening on :0.
+    println!("souk: listening on {}", server.url());
+    if let (Some(fp), Some(path)) = (server.cert_fingerprint(), server.cert_path()) {
+        println!("souk: certificate {} SHA-256 {fp}", path.display());
+    }
+    server.run_until(crate::http::server::shutdown_signal()).await?;
+    app.state.store.close();
+    tracing::info!("stopped cleanly");
+    Ok(())
+}
+
 /// The config file `souk init` writes when none exists: the documented defaults.
 pub const DEFAULT_CONFIG: &str = include_str!("../config.toml");
 

@@ -305,7 +305,7 @@ pub fn meta_get<T: serde::de::DeserializeOwned>(rtx: &ReadTransaction, key: &str
 #[cfg(test)]
 mod tests {
     use super::*;
-    use redb::TableDefinition;
+    use redb::{ReadableTableMetadata, TableDefinition};
 
     const T: TableDefinition<u64, u64> = TableDefinition::new("test_numbers");
 
