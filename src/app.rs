@@ -79,6 +79,13 @@ pub fn init(config: &Config) -> Result<String> {
     let app = App::open(config.clone())?;
     app.state.store.close();
     report.push(format!("data dir ready: {}", data.display()));
+    if let Some(tls) = crate::http::tls::Tls::prepare(config)? {
+        report.push(format!(
+            "certificate: {} (SHA-256 {})",
+            tls.cert_path.display(),
+            tls.fingerprint()
+        ));
+    }
     let cfg_path = data.join("config.toml");
     if !cfg_path.exists() && !std::path::Path::new("config.toml").exists() {
         let text = DEFAULT_CONFIG.replace(
