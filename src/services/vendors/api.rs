@@ -13,7 +13,7 @@ use axum::routing::get;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/admin/vendors", get(list).post(create))
-        .route("/admin/vendors/{id}", get(read))
+        .route("/admin/vendors/{id}", get(admin_read))
         .route("/vendors/{id}", get(read))
 }
 
@@ -39,6 +39,14 @@ async fn list(
 async fn read(
     axum::extract::State(state): axum::extract::State<AppState>,
     p: Principal,
+    Path(id): Path<VendorId>,
+) -> Result<Json<VendorView>> {
+    Ok(Json(super::get(&state, &p, id)?))
+}
+
+async fn admin_read(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    Admin(p): Admin,
     Path(id): Path<VendorId>,
 ) -> Result<Json<VendorView>> {
     Ok(Json(super::get(&state, &p, id)?))
