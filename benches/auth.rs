@@ -1,0 +1,105 @@
+//! Authentication costs: verifying an access token (signature, claims and the session
+//! lookup every request makes; target over 50k/s on one core) and hashing a password at
+//! the default (OWASP) argon2 parameters, which is what a login costs.
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use souk::auth::{Role, SessionId, UserId, keys, tokens};
+use souk::config::{AuthConfig, Config};
+use std::time::Duration;
+
+fn token_verification(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    let ring = keys::load_key_ring(dir.path(), now).unwrap();
+    let claims = tokens::Claims {
+        iss: "souk".into(),
+        aud: "souk-api".into(),
+        sub: UserId::new(),
+        sid: SessionId::new(),
+        role: Role::Customer,
+        vid: None,
+        iat: now.unix_timestamp(),
+        nbf: now.unix_timestamp(),
+        exp: now.unix_timestamp() + 900,
+    };
+    let token = tokens::sign(&ring, &claims).unwrap();
+
+    let mut group = c.benchmark_group("auth");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("access_token_verify", |b| {
+        b.iter(|| tokens::verify(&ring, &token, "souk", "souk-api", now).unwrap())
+    });
+    group.bench_function("access_token_sign", |b| {
+        b.iter(|| tokens::sign(&ring, &claims).unwrap())
+    });
+
+    // What the `Principal` extractor does per request: the token plus one redb read of
+    // the session.
+    let mut config = Config::default();
+    config.data_dir = dir.path().join("data");
+    config.auth.argon2_memory_kib = 64;
+    config.auth.argon2_iterations = 1;
+    let app = souk::App::open(config).unwrap();
+    let state = app.state.clone();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let user = UserId::new();
+    let session = souk::auth::session::Session {
+        id: SessionId::new(),
+        user_id: user,
+        role: Role::Customer,
+        vendor_id: None,
+        api_key_id: None,
+        created_at: now,
+        last_seen_at: now,
+        expires_at: now + time::Duration::days(7),
+        refresh_hash: None,
+        revoked_at: None,
+        revoked_reason: None,
+        user_agent: None,
+        ip: None,
+    };
+    let s = session.clone();
+    rt.block_on(
+        state
+            .store
+            .write(move |tx| souk::auth::session::put(tx, &s)),
+    )
+    .unwrap();
+    let (access, _) = state
+        .auth
+        .issue_access(user, session.id, Role::Customer, None, state.clock.now())
+        .unwrap();
+    group.bench_function("authenticate_bearer_with_session_check", |b| {
+        b.iter(|| souk::auth::principal::authenticate(&state, &access).unwrap())
+    });
+    group.finish();
+}
+
+fn password_hashing(c: &mut Criterion) {
+    let cfg = AuthConfig::default();
+    let hasher = souk::auth::password::Hasher::new(&cfg).unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let phc = rt.block_on(hasher.hash("correct horse battery")).unwrap();
+    let mut group = c.benchmark_group("auth_password");
+    group.sample_size(20);
+    group.measurement_time(Duration::from_secs(10));
+    group.bench_function("login_verify_owasp_defaults", |b| {
+        b.iter(|| {
+            assert!(
+                rt.block_on(hasher.verify("correct horse battery", Some(&phc)))
+                    .unwrap()
+            )
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, token_verification, password_hashing);
+criterion_main!(benches);
