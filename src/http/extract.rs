@@ -147,10 +147,26 @@ where
         match axum::extract::Path::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Path(v)) => Ok(Path(v)),
             Err(PathRejection::FailedToDeserializePathParams(e)) => {
+                // Primitives and tuples do not say which parameter failed; the route does.
+                let names: Vec<String> =
+                    axum::extract::RawPathParams::from_request_parts(parts, state)
+                        .await
+                        .map(|raw| raw.iter().map(|(k, _)| k.to_string()).collect())
+                        .unwrap_or_default();
+                let name_at =
+                    |i: usize| names.get(i).cloned().unwrap_or_else(|| "path".to_string());
                 let (field, message) = match e.kind() {
                     ErrorKind::ParseErrorAtKey {
                         key, expected_type, ..
                     } => (key.clone(), format!("expected {expected_type}")),
+                    ErrorKind::ParseErrorAtIndex {
+                        index,
+                        expected_type,
+                        ..
+                    } => (name_at(*index), format!("expected {expected_type}")),
+                    ErrorKind::ParseError { expected_type, .. } => {
+                        (name_at(0), format!("expected {expected_type}"))
+                    }
                     ErrorKind::InvalidUtf8InPathParam { key } => {
                         (key.clone(), "not valid UTF-8".to_string())
                     }
@@ -212,8 +228,14 @@ fn field_error(path: &str, message: &str) -> FieldError {
             .split_once(", expected ")
             .map(|(_, e)| format!("; expected {e}"))
             .unwrap_or_default();
+        // serde_path_to_error has already stepped into the unknown key.
+        let field = if path == name || path.ends_with(&format!(".{name}")) {
+            path.to_string()
+        } else {
+            join(path, name)
+        };
         return FieldError::new(
-            join(path, name),
+            field,
             "unknown_field",
             format!("this field is not accepted{expected}"),
         );
@@ -260,7 +282,12 @@ mod tests {
 
     #[test]
     fn malformed_json_is_400() {
-        for body in ["{", "", "{\"email\": }", "{} trailing"] {
+        for body in [
+            "{",
+            "",
+            "{\"email\": }",
+            "{\"email\": \"a\", \"items\": []} trailing",
+        ] {
             let p = problem(body);
             assert_eq!(p.status, 400, "{body}");
             assert_eq!(p.code, "bad_request");
@@ -289,7 +316,7 @@ mod tests {
             p.errors[0].message
         );
 
-        let p = problem("[1]");
+        let p = problem("\"just a string\"");
         assert_eq!(
             (p.errors[0].field.as_str(), p.errors[0].code.as_str()),
             ("body", "invalid_type")

@@ -4,6 +4,7 @@
 
 pub mod extract;
 pub mod health;
+pub mod idempotency;
 pub mod metrics;
 pub mod middleware;
 pub mod problem;
@@ -38,6 +39,7 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
         .nest("/api/v1", api_v1())
+        .merge(crate::services::catalog::api::media_router())
         .merge(extra);
     // With a separate metrics listener, the public port does not reveal business volume.
     if state.config.metrics.listen.is_none() {
@@ -52,6 +54,8 @@ fn api_v1() -> Router<AppState> {
     Router::new()
         .merge(crate::services::users::api::router())
         .merge(crate::services::vendors::api::router())
+        .merge(crate::services::catalog::api::router())
+        .merge(crate::services::payments::api::router())
 }
 
 /// The router a separate `metrics.listen` listener serves: /metrics and nothing else.
