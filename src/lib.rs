@@ -6,10 +6,12 @@ pub mod auth;
 pub mod check;
 pub mod clock;
 pub mod config;
+pub mod connectors;
 pub mod error;
 pub mod http;
 pub mod log;
 pub mod mail;
+pub mod money;
 pub mod services;
 pub mod store;
 

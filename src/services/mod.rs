@@ -1,6 +1,8 @@
 //! The services of the design, one folder each: commands and queries in `mod.rs`, types in
 //! `model.rs`, tables in `store.rs`, JSON routes in `api.rs`. Also the list shape they share.
 
+pub mod catalog;
+pub mod payments;
 pub mod users;
 pub mod vendors;
 

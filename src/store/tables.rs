@@ -42,3 +42,86 @@ pub const ONE_TIME_HASH_TO_GRANT: TableDefinition<&[u8], &[u8]> =
 pub const AUDIT_ID_TO_ENTRY: TableDefinition<&[u8], &[u8]> = TableDefinition::new("audit");
 /// Vendor id → vendor.
 pub const VENDOR_ID_TO_VENDOR: TableDefinition<&[u8], &[u8]> = TableDefinition::new("vendors");
+
+// --- catalog and inventory (src/services/catalog) ---
+
+/// Category id → category.
+pub const CATEGORY_ID_TO_CATEGORY: TableDefinition<&[u8], &[u8]> =
+    TableDefinition::new("categories");
+/// Category slug → category id; the uniqueness index.
+pub const CATEGORY_SLUG_TO_CATEGORY_ID: TableDefinition<&[u8], &[u8]> =
+    TableDefinition::new("category_slugs");
+/// Category id → active products in it or below it (what the tree shows).
+pub const CATEGORY_ID_TO_ACTIVE_COUNT: TableDefinition<&[u8], u64> =
+    TableDefinition::new("category_active_counts");
+/// Category id ++ product id → (): products filed directly under a category, any status.
+pub const CATEGORY_PRODUCT_TO_UNIT: TableDefinition<&[u8], ()> =
+    TableDefinition::new("category_products");
+/// Product id → product (with its variants and image references).
+pub const PRODUCT_ID_TO_PRODUCT: TableDefinition<&[u8], &[u8]> = TableDefinition::new("products");
+/// Product slug → product id; the uniqueness index.
+pub const SLUG_TO_PRODUCT_ID: TableDefinition<&[u8], &[u8]> = TableDefinition::new("product_slugs");
+/// Vendor id ++ product id → (): a vendor's products, any status.
+pub const VENDOR_PRODUCT_TO_UNIT: TableDefinition<&[u8], ()> =
+    TableDefinition::new("vendor_products");
+/// Vendor id ++ SKU → product id ++ variant id: SKUs are unique per vendor.
+pub const VENDOR_SKU_TO_VARIANT: TableDefinition<&[u8], &[u8]> = TableDefinition::new("vendor_skus");
+/// Listing scope ++ product id → (): active products, newest last (scanned backwards).
+/// A scope is the whole catalog, a category (every ancestor too) or a vendor.
+pub const LISTING_NEWEST_TO_UNIT: TableDefinition<&[u8], ()> =
+    TableDefinition::new("listing_newest");
+/// Listing scope ++ lowest price ++ product id → ().
+pub const LISTING_PRICE_TO_UNIT: TableDefinition<&[u8], ()> = TableDefinition::new("listing_price");
+/// Listing scope ++ folded title prefix ++ product id → ().
+pub const LISTING_NAME_TO_UNIT: TableDefinition<&[u8], ()> = TableDefinition::new("listing_name");
+/// Product id → its stock per variant and warehouse, versioned as a whole.
+pub const PRODUCT_ID_TO_INVENTORY: TableDefinition<&[u8], &[u8]> =
+    TableDefinition::new("inventory");
+/// Warehouse id → warehouse.
+pub const WAREHOUSE_ID_TO_WAREHOUSE: TableDefinition<&[u8], &[u8]> =
+    TableDefinition::new("warehouses");
+/// Vendor id ++ warehouse id → (): a vendor's warehouses.
+pub const VENDOR_WAREHOUSE_TO_UNIT: TableDefinition<&[u8], ()> =
+    TableDefinition::new("vendor_warehouses");
+/// Reservation id → the stock it holds, per line and warehouse.
+pub const RESERVATION_ID_TO_RESERVATION: TableDefinition<&[u8], &[u8]> =
+    TableDefinition::new("reservations");
+/// SHA-256 (hex) of a stored blob → its metadata (type, size, dimensions, variants).
+pub const BLOB_HASH_TO_MEDIA: TableDefinition<&str, &[u8]> = TableDefinition::new("media");
+
+// --- payments, wallets and the ledger (src/services/payments, src/http/idempotency.rs) ---
+
+/// Journal entry id (UUIDv7) → balanced journal entry.
+pub const JOURNAL_ID_TO_ENTRY: TableDefinition<&[u8], &[u8]> = TableDefinition::new("journal");
+/// `account/CUR` → balance in minor units (the sum of that account's postings).
+pub const ACCOUNT_TO_BALANCE: TableDefinition<&str, i64> =
+    TableDefinition::new("ledger_balances");
+/// `account/CUR` ++ 0x00 ++ journal entry id → posting amount: an account's history.
+pub const ACCOUNT_ENTRY_TO_AMOUNT: TableDefinition<&[u8], i64> =
+    TableDefinition::new("ledger_postings");
+/// Payment id → payment.
+pub const PAYMENT_ID_TO_PAYMENT: TableDefinition<&[u8], &[u8]> = TableDefinition::new("payments");
+/// Payment id → (): payments held for an admin's review.
+pub const REVIEW_PAYMENT_ID_TO_UNIT: TableDefinition<&[u8], ()> =
+    TableDefinition::new("payment_reviews");
+/// Hosted-gateway event id → payment id: each provider event is applied once.
+pub const PROVIDER_EVENT_TO_PAYMENT_ID: TableDefinition<&str, &[u8]> =
+    TableDefinition::new("payment_provider_events");
+/// Saved payment method id → method (token and fingerprint sealed).
+pub const PAYMENT_METHOD_ID_TO_METHOD: TableDefinition<&[u8], &[u8]> =
+    TableDefinition::new("payment_methods");
+/// User id ++ payment method id → (): a user's saved methods.
+pub const USER_PAYMENT_METHOD_TO_UNIT: TableDefinition<&[u8], ()> =
+    TableDefinition::new("user_payment_methods");
+/// Fraud subject (`user:…`, `ip:…`, `card:…`) → its recent payment attempts.
+pub const FRAUD_SUBJECT_TO_ACTIVITY: TableDefinition<&str, &[u8]> =
+    TableDefinition::new("fraud_activity");
+/// Sequence number → payment audit entry, each carrying the HMAC of the previous one.
+pub const PAYMENT_AUDIT_SEQ_TO_ENTRY: TableDefinition<u64, &[u8]> =
+    TableDefinition::new("payment_audit");
+/// `principal/method path/key` → the stored answer to an idempotent request.
+pub const IDEMPOTENCY_KEY_TO_ANSWER: TableDefinition<&str, &[u8]> =
+    TableDefinition::new("idempotency_keys");
+/// Stored-at (unix seconds, big-endian) ++ scope key → (): expiry order of those answers.
+pub const IDEMPOTENCY_EXPIRY_TO_UNIT: TableDefinition<&[u8], ()> =
+    TableDefinition::new("idempotency_expiry");
