@@ -1,4 +1,6 @@
 //! The one integration-test binary: a module per area, all on `helpers::spawn_app()`.
 
+mod catalog;
+mod catalog_stock;
 mod helpers;
 mod http;

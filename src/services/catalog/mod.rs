@@ -4,6 +4,9 @@
 //! reservation functions in `inventory.rs` inside its own transaction.
 
 pub mod api;
+pub mod demo;
+mod demo_art;
+mod demo_words;
 pub mod input;
 pub mod inventory;
 pub mod media;
