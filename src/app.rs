@@ -17,6 +17,10 @@ pub struct AppState {
     pub auth: Arc<crate::auth::AuthState>,
     /// Outgoing mail (SMTP or the file sink).
     pub mailer: Arc<crate::mail::Mailer>,
+    /// Payment providers, field-encryption and audit keys, the order-payment hook.
+    pub payments: Arc<crate::services::payments::PaymentsState>,
+    /// `Idempotency-Key` requests still running in this process.
+    pub idempotency: Arc<crate::http::idempotency::InFlight>,
 }
 
 /// An opened marketplace: stores ready, workers not yet started.
@@ -38,6 +42,7 @@ impl App {
         )?;
         let auth = Arc::new(crate::auth::AuthState::new(&config, clock.now())?);
         let mailer = Arc::new(crate::mail::Mailer::new(&config)?);
+        let payments = Arc::new(crate::services::payments::PaymentsState::new(&config, &clock)?);
         Ok(App {
             state: AppState {
                 config: Arc::new(config),
@@ -45,6 +50,8 @@ impl App {
                 clock,
                 auth,
                 mailer,
+                payments,
+                idempotency: Arc::default(),
             },
         })
     }

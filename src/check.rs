@@ -89,5 +89,6 @@ pub fn run(config: &Config) -> Result<Report> {
             "state: {pending} event(s) in the outbox, moved to the log on next start"
         ));
     }
+    crate::services::payments::check(config, &rtx, &mut report)?;
     Ok(report)
 }

@@ -22,6 +22,7 @@ pub struct Config {
     pub auth: AuthConfig,
     pub mail: MailConfig,
     pub catalog: CatalogConfig,
+    pub payments: PaymentsConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -380,6 +381,137 @@ impl MailConfig {
     }
 }
 
+/// Payments, wallets and fraud rules (`[payments]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PaymentsConfig {
+    /// Currency of wallets and top-ups (ISO 4217).
+    pub currency: String,
+    /// The built-in test card gateway: for development and demos only, never real money.
+    pub test_gateway: bool,
+    /// Smallest and largest wallet top-up, in minor units.
+    pub topup_min: i64,
+    pub topup_max: i64,
+    /// The hosted (redirect) gateway: the provider's payment page ("" = off) and the
+    /// shared secret its callbacks are signed with (HMAC-SHA256, 32+ characters).
+    pub hosted_url: String,
+    pub hosted_secret: Option<Secret>,
+    /// Callbacks older or newer than this are refused as replays.
+    pub hosted_tolerance_secs: u64,
+    /// Each gateway call gives up after this long.
+    pub gateway_timeout_secs: u64,
+    /// Circuit breaker: consecutive failures that open it, how long it stays open, and how
+    /// many trial calls it lets through half-open.
+    pub breaker_failures: u32,
+    pub breaker_open_secs: u64,
+    pub breaker_half_open_tries: u32,
+    pub fraud: FraudConfig,
+}
+
+impl Default for PaymentsConfig {
+    fn default() -> Self {
+        Self {
+            currency: "EUR".into(),
+            test_gateway: false,
+            topup_min: 100,
+            topup_max: 1_000_000,
+            hosted_url: String::new(),
+            hosted_secret: None,
+            hosted_tolerance_secs: 300,
+            gateway_timeout_secs: 20,
+            breaker_failures: 5,
+            breaker_open_secs: 60,
+            breaker_half_open_tries: 3,
+            fraud: FraudConfig::default(),
+        }
+    }
+}
+
+/// Fraud rules (`[payments.fraud]`): each rule that fires adds its weight to a score;
+/// the score decides allow, review (held for an admin) or block.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FraudConfig {
+    pub enabled: bool,
+    pub review_score: u32,
+    pub block_score: u32,
+    /// Payments per hour / per day by one user, one client address or one card.
+    pub max_per_hour: u32,
+    pub max_per_day: u32,
+    /// Minor units per day by one user, address or card.
+    pub max_amount_per_day: i64,
+    /// A payment above this many times the user's largest successful one.
+    pub history_multiple: i64,
+    /// Accounts younger than this whose first payment exceeds `new_account_amount`.
+    pub new_account_hours: u64,
+    pub new_account_amount: i64,
+    /// Declined payments per day before more attempts look suspicious.
+    pub max_declines_per_day: u32,
+    /// Distinct cards one account may use per day.
+    pub max_cards_per_day: u32,
+}
+
+impl Default for FraudConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            review_score: 50,
+            block_score: 80,
+            max_per_hour: 20,
+            max_per_day: 100,
+            max_amount_per_day: 1_000_000,
+            history_multiple: 20,
+            new_account_hours: 24,
+            new_account_amount: 100_000,
+            max_declines_per_day: 5,
+            max_cards_per_day: 3,
+        }
+    }
+}
+
+impl PaymentsConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let c = self.currency.as_bytes();
+        if c.len() != 3 || !c.iter().all(u8::is_ascii_uppercase) {
+            return Err(key_error("payments.currency", "must be a three-letter upper-case code such as EUR"));
+        }
+        if self.topup_min < 1 || self.topup_max < self.topup_min {
+            return Err(key_error("payments.topup_min", "must be at least 1 and at most payments.topup_max"));
+        }
+        if !self.hosted_url.is_empty() {
+            if !(self.hosted_url.starts_with("https://") || self.hosted_url.starts_with("http://")) {
+                return Err(key_error("payments.hosted_url", "must start with https:// or http://"));
+            }
+            match &self.hosted_secret {
+                Some(s) if s.expose().len() >= 32 => {}
+                _ => {
+                    return Err(key_error(
+                        "payments.hosted_secret",
+                        "required (32+ characters) when payments.hosted_url is set",
+                    ));
+                }
+            }
+        }
+        if !(10..=3600).contains(&self.hosted_tolerance_secs) {
+            return Err(key_error("payments.hosted_tolerance_secs", "must be between 10 and 3600"));
+        }
+        if !(1..=120).contains(&self.gateway_timeout_secs) {
+            return Err(key_error("payments.gateway_timeout_secs", "must be between 1 and 120"));
+        }
+        if self.breaker_failures == 0 || self.breaker_half_open_tries == 0 || self.breaker_open_secs == 0 {
+            return Err(key_error("payments.breaker_failures", "breaker numbers must all be at least 1"));
+        }
+        let f = &self.fraud;
+        if f.review_score == 0 || f.block_score < f.review_score {
+            return Err(key_error(
+                "payments.fraud.block_score",
+                "review_score must be at least 1 and block_score at least review_score",
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// A string that never shows in logs or debug output.
 #[derive(Clone, Deserialize, PartialEq, Eq)]
 #[serde(transparent)]
@@ -413,6 +545,7 @@ impl Default for Config {
             auth: AuthConfig::default(),
             mail: MailConfig::default(),
             catalog: CatalogConfig::default(),
+            payments: PaymentsConfig::default(),
         }
     }
 }
@@ -630,6 +763,7 @@ impl Config {
         self.auth.validate()?;
         self.mail.validate()?;
         self.catalog.validate(self.http.body_limit_bytes)?;
+        self.payments.validate()?;
         if !matches!(self.telemetry.format.as_str(), "json" | "pretty") {
             return Err(key_error("telemetry.format", "must be \"json\" or \"pretty\""));
         }

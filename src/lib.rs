@@ -6,6 +6,7 @@ pub mod auth;
 pub mod check;
 pub mod clock;
 pub mod config;
+pub mod connectors;
 pub mod error;
 pub mod http;
 pub mod log;

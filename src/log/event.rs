@@ -142,6 +142,8 @@ events! {
     PaymentInitiated = "Payment.Initiated", topic "payments", key payment_id {
         payment_id: String, order_id: Option<String>, amount: i64, method: String,
         #[serde(with = "ts")] timestamp: Ts,
+        // Added for payments: the amount's currency.
+        #[serde(default)] currency: String,
     }
     PaymentCompleted = "Payment.Completed", topic "payments", key payment_id {
         payment_id: String, order_id: Option<String>, status: String,
@@ -154,6 +156,8 @@ events! {
     PaymentRefunded = "Payment.Refunded", topic "payments", key payment_id {
         payment_id: String, order_id: Option<String>, amount: i64, reason: String,
         #[serde(with = "ts")] timestamp: Ts,
+        // Added for payments: the amount's currency.
+        #[serde(default)] currency: String,
     }
     VendorApproved = "Vendor.Approved", topic "vendors", key vendor_id {
         vendor_id: String, store_name: String,

@@ -88,3 +88,40 @@ pub const RESERVATION_ID_TO_RESERVATION: TableDefinition<&[u8], &[u8]> =
     TableDefinition::new("reservations");
 /// SHA-256 (hex) of a stored blob → its metadata (type, size, dimensions, variants).
 pub const BLOB_HASH_TO_MEDIA: TableDefinition<&str, &[u8]> = TableDefinition::new("media");
+
+// --- payments, wallets and the ledger (src/services/payments, src/http/idempotency.rs) ---
+
+/// Journal entry id (UUIDv7) → balanced journal entry.
+pub const JOURNAL_ID_TO_ENTRY: TableDefinition<&[u8], &[u8]> = TableDefinition::new("journal");
+/// `account/CUR` → balance in minor units (the sum of that account's postings).
+pub const ACCOUNT_TO_BALANCE: TableDefinition<&str, i64> =
+    TableDefinition::new("ledger_balances");
+/// `account/CUR` ++ 0x00 ++ journal entry id → posting amount: an account's history.
+pub const ACCOUNT_ENTRY_TO_AMOUNT: TableDefinition<&[u8], i64> =
+    TableDefinition::new("ledger_postings");
+/// Payment id → payment.
+pub const PAYMENT_ID_TO_PAYMENT: TableDefinition<&[u8], &[u8]> = TableDefinition::new("payments");
+/// Payment id → (): payments held for an admin's review.
+pub const REVIEW_PAYMENT_ID_TO_UNIT: TableDefinition<&[u8], ()> =
+    TableDefinition::new("payment_reviews");
+/// Hosted-gateway event id → payment id: each provider event is applied once.
+pub const PROVIDER_EVENT_TO_PAYMENT_ID: TableDefinition<&str, &[u8]> =
+    TableDefinition::new("payment_provider_events");
+/// Saved payment method id → method (token and fingerprint sealed).
+pub const PAYMENT_METHOD_ID_TO_METHOD: TableDefinition<&[u8], &[u8]> =
+    TableDefinition::new("payment_methods");
+/// User id ++ payment method id → (): a user's saved methods.
+pub const USER_PAYMENT_METHOD_TO_UNIT: TableDefinition<&[u8], ()> =
+    TableDefinition::new("user_payment_methods");
+/// Fraud subject (`user:…`, `ip:…`, `card:…`) → its recent payment attempts.
+pub const FRAUD_SUBJECT_TO_ACTIVITY: TableDefinition<&str, &[u8]> =
+    TableDefinition::new("fraud_activity");
+/// Sequence number → payment audit entry, each carrying the HMAC of the previous one.
+pub const PAYMENT_AUDIT_SEQ_TO_ENTRY: TableDefinition<u64, &[u8]> =
+    TableDefinition::new("payment_audit");
+/// `principal/method path/key` → the stored answer to an idempotent request.
+pub const IDEMPOTENCY_KEY_TO_ANSWER: TableDefinition<&str, &[u8]> =
+    TableDefinition::new("idempotency_keys");
+/// Stored-at (unix seconds, big-endian) ++ scope key → (): expiry order of those answers.
+pub const IDEMPOTENCY_EXPIRY_TO_UNIT: TableDefinition<&[u8], ()> =
+    TableDefinition::new("idempotency_expiry");

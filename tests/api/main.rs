@@ -4,3 +4,6 @@ mod catalog;
 mod catalog_stock;
 mod helpers;
 mod http;
+mod payments;
+mod payments_more;
+mod payments_property;
