@@ -72,6 +72,16 @@ fn token_verification(c: &mut Criterion) {
         .auth
         .issue_access(user, session.id, Role::Customer, None, state.clock.now())
         .unwrap();
+    // Through `AuthState`, as requests do: the first use verifies the signature, later
+    // uses of the same token hit the verified-token cache.
+    group.bench_function("access_token_verify_repeat_use", |b| {
+        b.iter(|| {
+            state
+                .auth
+                .verify_access(&access, state.clock.now())
+                .unwrap()
+        })
+    });
     group.bench_function("authenticate_bearer_with_session_check", |b| {
         b.iter(|| souk::auth::principal::authenticate(&state, &access).unwrap())
     });

@@ -75,6 +75,7 @@ pub struct AuthState {
     pub hasher: password::Hasher,
     pub throttle: Throttle,
     pub config: AuthConfig,
+    verified: tokens::VerifiedCache,
 }
 
 impl AuthState {
@@ -87,6 +88,7 @@ impl AuthState {
             hasher: password::Hasher::new(&config.auth)?,
             throttle: Throttle::default(),
             config: config.auth.clone(),
+            verified: tokens::VerifiedCache::default(),
         })
     }
 
@@ -138,20 +140,29 @@ impl AuthState {
         Ok((tokens::sign(&*self.key_ring()?, &claims)?, ttl))
     }
 
-    /// Verifies an access token; any failure is a plain 401.
+    /// Verifies an access token; any failure is a plain 401. A token seen before is
+    /// recognised by its hash and only its time window is checked again (see
+    /// `tokens::VerifiedCache`).
     pub fn verify_access(&self, token: &str, now: OffsetDateTime) -> Result<tokens::Claims> {
+        let refuse = |why: &'static str| {
+            tracing::debug!(reason = why, "access token refused");
+            Error::Unauthorized("invalid or expired access token".into())
+        };
+        let hash = tokens::token_hash(token);
+        if let Some(c) = self.verified.get(&hash) {
+            return tokens::check_window(&c, now).map(|()| c).map_err(refuse);
+        }
         let ring = self.key_ring()?;
-        tokens::verify(
+        let c = tokens::verify(
             &ring,
             token,
             &self.config.issuer,
             &self.config.audience,
             now,
         )
-        .map_err(|why| {
-            tracing::debug!(reason = why, "access token refused");
-            Error::Unauthorized("invalid or expired access token".into())
-        })
+        .map_err(refuse)?;
+        self.verified.insert(hash, &c, now);
+        Ok(c)
     }
 
     /// Lockout policy for an account (tight) and for a client address (looser: many

@@ -182,10 +182,38 @@ pub fn credential(parts: &Parts) -> Result<Option<String>> {
     Ok(None)
 }
 
-impl FromRequestParts<AppState> for Principal {
-    type Rejection = Error;
+/// An extractor's refusal: the problem+json of the error, plus `WWW-Authenticate: Bearer`
+/// on a 401 so clients know which scheme to use (RFC 6750 §3).
+#[derive(Debug)]
+pub struct AuthRejection(pub Error);
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
+impl From<Error> for AuthRejection {
+    fn from(e: Error) -> Self {
+        AuthRejection(e)
+    }
+}
+
+impl axum::response::IntoResponse for AuthRejection {
+    fn into_response(self) -> axum::response::Response {
+        let unauthorized = matches!(self.0, Error::Unauthorized(_));
+        let mut r = self.0.into_response();
+        if unauthorized {
+            r.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer realm=\"souk\""),
+            );
+        }
+        r
+    }
+}
+
+impl FromRequestParts<AppState> for Principal {
+    type Rejection = AuthRejection;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, AuthRejection> {
         if let Some(p) = parts.extensions.get::<Principal>() {
             return Ok(p.clone());
         }
@@ -202,9 +230,12 @@ impl FromRequestParts<AppState> for Principal {
 pub struct MaybePrincipal(pub Option<Principal>);
 
 impl FromRequestParts<AppState> for MaybePrincipal {
-    type Rejection = Error;
+    type Rejection = AuthRejection;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, AuthRejection> {
         if credential(parts)?.is_none() {
             return Ok(MaybePrincipal(None));
         }
@@ -220,9 +251,12 @@ impl FromRequestParts<AppState> for MaybePrincipal {
 pub struct Admin(pub Principal);
 
 impl FromRequestParts<AppState> for Admin {
-    type Rejection = Error;
+    type Rejection = AuthRejection;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, AuthRejection> {
         let p = Principal::from_request_parts(parts, state).await?;
         p.require_admin()?;
         Ok(Admin(p))
@@ -234,9 +268,12 @@ impl FromRequestParts<AppState> for Admin {
 pub struct VendorUser(pub Principal, pub VendorId);
 
 impl FromRequestParts<AppState> for VendorUser {
-    type Rejection = Error;
+    type Rejection = AuthRejection;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, AuthRejection> {
         let p = Principal::from_request_parts(parts, state).await?;
         let v = p.require_vendor()?;
         Ok(VendorUser(p, v))

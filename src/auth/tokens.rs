@@ -69,6 +69,12 @@ pub fn verify(
         }
     })?;
     let c = data.claims;
+    check_window(&c, now)?;
+    Ok(c)
+}
+
+/// The time checks alone: not expired, not before its `nbf`.
+pub fn check_window(c: &Claims, now: OffsetDateTime) -> Result<(), &'static str> {
     let t = now.unix_timestamp();
     if c.exp <= t {
         return Err("expired");
@@ -76,7 +82,40 @@ pub fn verify(
     if c.nbf > t {
         return Err("not yet valid");
     }
-    Ok(c)
+    Ok(())
+}
+
+/// Tokens whose signature and claims were already verified, by SHA-256 of the whole token.
+/// A client sends the same access token for up to 15 minutes; checking its Ed25519
+/// signature once instead of on every request is most of the cost of authentication.
+/// Only byte-identical tokens hit, so a hit proves what a full verification would; the
+/// time window is still checked on every use. Bounded: expired entries go first, and
+/// past the bound the cache starts over (a miss only costs a full verification).
+#[derive(Default)]
+pub struct VerifiedCache {
+    map: std::sync::RwLock<std::collections::HashMap<[u8; 32], Claims>>,
+}
+
+const CACHE_MAX: usize = 100_000;
+
+impl VerifiedCache {
+    pub fn get(&self, hash: &[u8; 32]) -> Option<Claims> {
+        self.map.read().ok()?.get(hash).cloned()
+    }
+
+    pub fn insert(&self, hash: [u8; 32], c: &Claims, now: OffsetDateTime) {
+        let Ok(mut map) = self.map.write() else {
+            return;
+        };
+        if map.len() >= CACHE_MAX {
+            let t = now.unix_timestamp();
+            map.retain(|_, c| c.exp > t);
+            if map.len() >= CACHE_MAX {
+                map.clear();
+            }
+        }
+        map.insert(hash, c.clone());
+    }
 }
 
 /// 256 random bits, base64url, with a short prefix saying what the token is for.

@@ -264,8 +264,9 @@ async fn register_login_profile_refresh_logout() {
         .await;
     problem(r, StatusCode::UNAUTHORIZED, "unauthorized").await;
 
-    // Without credentials.
+    // Without credentials: 401 saying which scheme to use.
     let r = app.get("/api/v1/users/profile").await;
+    assert!(r.headers()["www-authenticate"].to_str().unwrap().starts_with("Bearer"));
     problem(r, StatusCode::UNAUTHORIZED, "unauthorized").await;
 }
 
