@@ -161,7 +161,9 @@ async fn run(config: Config, products: usize, seed: u64) -> Result<DemoReport> {
     register(&state, &customer_email, "Demo Customer").await?;
 
     let now = state.clock.now();
-    let base_ms = (now.unix_timestamp() as u64).saturating_sub(90 * 86400) * 1000;
+    // A fixed start (2026-01-01) keeps ids identical for a seed; anything created later
+    // through the API has newer ids and lists first.
+    let base_ms: u64 = 1_767_225_600_000;
     let mut ids = IdGen {
         rng: StdRng::seed_from_u64(seed ^ 0x5eed),
         ms: base_ms,
@@ -466,8 +468,10 @@ mod tests {
     use super::*;
 
     fn config(dir: &std::path::Path) -> Config {
-        let mut c = Config::default();
-        c.data_dir = dir.to_path_buf();
+        let mut c = Config {
+            data_dir: dir.to_path_buf(),
+            ..Config::default()
+        };
         c.auth.argon2_memory_kib = 64;
         c.auth.argon2_iterations = 1;
         c.catalog.demo_images = 4;

@@ -335,6 +335,7 @@ pub fn images(c: &mut Checks, list: &[ImageInput], current: &[ProductImage]) -> 
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 

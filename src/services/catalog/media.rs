@@ -357,6 +357,7 @@ pub async fn read(state: &AppState, name: &str) -> Result<(Vec<u8>, String)> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 

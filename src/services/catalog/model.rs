@@ -242,6 +242,8 @@ pub fn slugify(text: &str) -> String {
             break;
         }
     }
+    // Only ASCII was pushed, so any byte index is a character boundary.
+    out.truncate(80);
     out.trim_end_matches('-').to_string()
 }
 
@@ -276,6 +278,7 @@ pub fn is_slug(s: &str) -> bool {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 

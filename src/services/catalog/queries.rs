@@ -662,6 +662,7 @@ pub fn inventory(state: &AppState, p: &Principal, id: ProductId) -> Result<Inven
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 
