@@ -38,6 +38,9 @@ pub struct HttpConfig {
     pub shutdown_grace_secs: u64,
     pub timeouts: Timeouts,
     pub rate_limit: RateLimit,
+    /// Addresses of TLS-terminating proxies in front of Souk. Only for requests from these
+    /// peers is `X-Forwarded-For` believed, to find the client address the rate limit keys on.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -560,6 +563,7 @@ impl Default for HttpConfig {
             shutdown_grace_secs: 20,
             timeouts: Timeouts::default(),
             rate_limit: RateLimit::default(),
+            trusted_proxies: Vec::new(),
         }
     }
 }

@@ -6,7 +6,7 @@
 use crate::config::{RateLimit, Timeouts};
 use crate::http::metrics;
 use crate::http::problem::Problem;
-use crate::http::rate_limit::{RateLimiter, retry_after_secs};
+use crate::http::rate_limit::{RateLimiter, client_ip, retry_after_secs};
 use crate::http::request_id::{self, RequestId};
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -198,13 +198,15 @@ pub async fn timeout(State(t): State<Arc<Timeouts>>, req: Request, next: Next) -
 pub struct Limits {
     pub limiter: RateLimiter,
     pub enabled: bool,
+    pub trusted_proxies: Vec<IpAddr>,
 }
 
 impl Limits {
-    pub fn new(cfg: &RateLimit) -> Self {
+    pub fn new(cfg: &RateLimit, trusted_proxies: &[IpAddr]) -> Self {
         Limits {
             limiter: RateLimiter::new(cfg.per_second, cfg.burst),
             enabled: cfg.enabled,
+            trusted_proxies: trusted_proxies.to_vec(),
         }
     }
 }
@@ -214,11 +216,22 @@ pub async fn rate_limit(State(l): State<Arc<Limits>>, req: Request, next: Next) 
         return next.run(req).await;
     }
     // Without connection info (a router driven in-process) every caller is one client.
-    let ip = req
+    let peer = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip())
         .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+    let ip = if l.trusted_proxies.is_empty() {
+        peer
+    } else {
+        let forwarded: Vec<&str> = req
+            .headers()
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        client_ip(peer, &forwarded, &l.trusted_proxies)
+    };
     match l.limiter.check(ip, Instant::now()) {
         Ok(()) => next.run(req).await,
         Err(wait) => {

@@ -84,7 +84,10 @@ fn with_layers(routes: Router<AppState>, state: &AppState) -> Router<AppState> {
             middleware::timeout,
         ))
         .layer(axum::middleware::from_fn_with_state(
-            Arc::new(middleware::Limits::new(&http.rate_limit)),
+            Arc::new(middleware::Limits::new(
+                &http.rate_limit,
+                &http.trusted_proxies,
+            )),
             middleware::rate_limit,
         ))
         .layer(CatchPanicLayer::custom(middleware::panic_response))

@@ -106,6 +106,24 @@ fn client_key(ip: IpAddr) -> u128 {
     }
 }
 
+/// The address a request is limited by. Behind a trusted proxy that is the right-most
+/// `X-Forwarded-For` entry the proxies did not add themselves: entries further left were
+/// written by the client and can be anything.
+pub fn client_ip(peer: IpAddr, forwarded_for: &[&str], trusted: &[IpAddr]) -> IpAddr {
+    if !trusted.contains(&peer) {
+        return peer;
+    }
+    forwarded_for
+        .iter()
+        .rev()
+        .flat_map(|h| h.rsplit(','))
+        .map(|s| s.trim().parse::<IpAddr>())
+        .take_while(Result::is_ok)
+        .flatten()
+        .find(|ip| !trusted.contains(ip))
+        .unwrap_or(peer)
+}
+
 /// Whole seconds for `Retry-After`, rounded up and never 0.
 pub fn retry_after_secs(wait: Duration) -> u64 {
     let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
@@ -184,6 +202,29 @@ mod tests {
             let _ = rl.check(IpAddr::from((i + 1000).to_be_bytes()), t1);
         }
         assert!(rl.check(busy, t1).is_err());
+    }
+
+    #[test]
+    fn forwarded_for_is_believed_only_from_trusted_proxies() {
+        let proxy = ip("10.0.0.5");
+        let trusted = [proxy, ip("10.0.0.6")];
+        // Not a proxy: the header is the client's own claim and is ignored.
+        assert_eq!(
+            client_ip(ip("203.0.113.9"), &["1.2.3.4"], &trusted),
+            ip("203.0.113.9")
+        );
+        // From the proxy: the right-most address the proxies did not add.
+        assert_eq!(
+            client_ip(proxy, &["1.2.3.4, 198.51.100.7"], &trusted),
+            ip("198.51.100.7")
+        );
+        assert_eq!(
+            client_ip(proxy, &["198.51.100.7", "10.0.0.6"], &trusted),
+            ip("198.51.100.7")
+        );
+        // Garbage stops the walk; missing header means the proxy itself.
+        assert_eq!(client_ip(proxy, &["1.2.3.4, junk"], &trusted), proxy);
+        assert_eq!(client_ip(proxy, &[], &trusted), proxy);
     }
 
     #[test]

@@ -466,6 +466,24 @@ async fn rate_limit_answers_429_with_retry_after() {
 }
 
 #[tokio::test]
+async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_bucket() {
+    let app = spawn_app_with(|c| {
+        c.http.rate_limit.per_second = 1;
+        c.http.rate_limit.burst = 1;
+        c.http.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+    })
+    .await;
+    let from = |client: &'static str| {
+        app.request(Method::GET, "/health")
+            .header("x-forwarded-for", format!("6.6.6.6, {client}"))
+            .send()
+    };
+    assert_eq!(from("198.51.100.1").await.unwrap().status(), 200);
+    assert_eq!(from("198.51.100.1").await.unwrap().status(), 429);
+    assert_eq!(from("198.51.100.2").await.unwrap().status(), 200);
+}
+
+#[tokio::test]
 async fn ready_when_the_store_answers() {
     let app = spawn_app().await;
     let res = app.get("/ready").await;
