@@ -2,6 +2,8 @@
 //! lookup every request makes; target over 50k/s on one core) and hashing a password at
 //! the default (OWASP) argon2 parameters, which is what a login costs.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use souk::auth::{Role, SessionId, UserId, keys, tokens};
 use souk::config::{AuthConfig, Config};

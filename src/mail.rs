@@ -136,14 +136,17 @@ fn smtp(m: &MailConfig) -> Result<AsyncSmtpTransport<Tokio1Executor>> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 
     #[tokio::test]
     async fn file_sink_writes_one_eml_per_message() {
         let dir = tempfile::tempdir().unwrap();
-        let mut config = Config::default();
-        config.data_dir = dir.path().to_path_buf();
+        let config = Config {
+            data_dir: dir.path().to_path_buf(),
+            ..Config::default()
+        };
         let m = Mailer::new(&config).unwrap();
         m.send(
             "ada@example.com",

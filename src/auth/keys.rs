@@ -214,14 +214,17 @@ pub fn rotate_keys_at(config: &Config, now: OffsetDateTime) -> Result<String> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 
     #[test]
     fn files_are_private_and_rotation_keeps_old_keys() {
         let dir = tempfile::tempdir().unwrap();
-        let mut config = Config::default();
-        config.data_dir = dir.path().to_path_buf();
+        let config = Config {
+            data_dir: dir.path().to_path_buf(),
+            ..Config::default()
+        };
         let now = OffsetDateTime::now_utc();
         let ring = load_key_ring(&config.keys_dir(), now).unwrap();
         assert_eq!(ring.verify.len(), 1);

@@ -134,6 +134,7 @@ fn verify_with(password: &[u8], phc: &str) -> Result<bool> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 

@@ -281,6 +281,7 @@ impl FromRequestParts<AppState> for VendorUser {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 

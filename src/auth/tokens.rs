@@ -131,6 +131,7 @@ pub fn token_hash(token: &str) -> [u8; 32] {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
     use crate::auth::keys::load_key_ring;

@@ -33,7 +33,7 @@ pub struct TokenPair {
 #[derive(Debug, Serialize)]
 #[serde(untagged)]
 pub enum LoginOutcome {
-    Tokens(TokenPair),
+    Tokens(Box<TokenPair>),
     MfaRequired {
         mfa_required: bool,
         mfa_token: String,
@@ -150,7 +150,7 @@ pub async fn login(
         });
     }
     let pair = open_session(state, user, client, None, "password").await?;
-    Ok(LoginOutcome::Tokens(pair))
+    Ok(LoginOutcome::Tokens(Box::new(pair)))
 }
 
 /// Creates a session for `user` and mints its first tokens, auditing the login. With
@@ -333,7 +333,7 @@ pub async fn refresh(state: &AppState, token: &str, client: &ClientInfo) -> Resu
     let ip = client.ip.map(|i| i.to_string());
     let ua = client.user_agent.clone();
     enum Outcome {
-        Rotated(Session, User),
+        Rotated(Box<(Session, User)>),
         Reused,
         Invalid,
     }
@@ -374,11 +374,12 @@ pub async fn refresh(state: &AppState, token: &str, client: &ClientInfo) -> Resu
                 s.user_agent = ua;
             }
             session::put(tx, &s)?;
-            Ok(Outcome::Rotated(s, u))
+            Ok(Outcome::Rotated(Box::new((s, u))))
         })
         .await?;
     match outcome {
-        Outcome::Rotated(s, u) => {
+        Outcome::Rotated(b) => {
+            let (s, u) = *b;
             let (access, ttl) = state
                 .auth
                 .issue_access(u.id, s.id, s.role, s.vendor_id, now)?;

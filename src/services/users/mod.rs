@@ -557,6 +557,7 @@ fn anonymise(u: &mut User, now: OffsetDateTime) {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 
