@@ -16,10 +16,17 @@ pub enum BreakerState {
 
 #[derive(Debug)]
 enum Inner {
-    Closed { failures: u32 },
-    Open { until: OffsetDateTime },
+    Closed {
+        failures: u32,
+    },
+    Open {
+        until: OffsetDateTime,
+    },
     /// `started` trial calls let through so far, `passed` of them succeeded.
-    HalfOpen { started: u32, passed: u32 },
+    HalfOpen {
+        started: u32,
+        passed: u32,
+    },
 }
 
 pub struct Breaker {
@@ -153,6 +160,7 @@ impl Breaker {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 

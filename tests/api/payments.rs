@@ -47,8 +47,17 @@ pub fn card(number: &str) -> Value {
 }
 
 /// POST with a bearer token and an optional Idempotency-Key.
-pub async fn post(app: &TestApp, path: &str, token: &str, body: &Value, key: Option<&str>) -> reqwest::Response {
-    let mut b = app.request(reqwest::Method::POST, path).bearer_auth(token).json(body);
+pub async fn post(
+    app: &TestApp,
+    path: &str,
+    token: &str,
+    body: &Value,
+    key: Option<&str>,
+) -> reqwest::Response {
+    let mut b = app
+        .request(reqwest::Method::POST, path)
+        .bearer_auth(token)
+        .json(body);
     if let Some(k) = key {
         b = b.header("Idempotency-Key", k);
     }
@@ -89,7 +98,11 @@ pub fn assert_ledger_ok(app: &TestApp) {
 pub fn events(app: &TestApp) -> Vec<Envelope> {
     use redb::ReadableTable;
     let mut out = Vec::new();
-    if let Ok(mut c) = app.state.log.consumer(&format!("t{}", Uuid::now_v7().simple()), "payments") {
+    if let Ok(mut c) = app
+        .state
+        .log
+        .consumer(&format!("t{}", Uuid::now_v7().simple()), "payments")
+    {
         while let Ok(batch) = c.poll(1000) {
             if batch.is_empty() {
                 break;
@@ -136,7 +149,12 @@ impl FakeOrders {
         self.add_with_vendors(payer, amount, vec![])
     }
 
-    pub fn add_with_vendors(&self, payer: &str, amount: i64, vendors: Vec<(VendorId, Money)>) -> Uuid {
+    pub fn add_with_vendors(
+        &self,
+        payer: &str,
+        amount: i64,
+        vendors: Vec<(VendorId, Money)>,
+    ) -> Uuid {
         let id = Uuid::now_v7();
         self.orders.lock().unwrap().insert(
             id,
@@ -152,7 +170,12 @@ impl FakeOrders {
 }
 
 impl OrderPayments for FakeOrders {
-    fn amount_due(&self, _tx: &redb::WriteTransaction, order_id: Uuid, payer: UserId) -> Result<AmountDue> {
+    fn amount_due(
+        &self,
+        _tx: &redb::WriteTransaction,
+        order_id: Uuid,
+        payer: UserId,
+    ) -> Result<AmountDue> {
         let orders = self.orders.lock().unwrap();
         let o = orders
             .get(&order_id)
@@ -167,9 +190,16 @@ impl OrderPayments for FakeOrders {
         })
     }
 
-    fn on_payment_result(&self, _tx: &mut Tx<'_>, order_id: Uuid, outcome: &PaymentOutcome) -> Result<()> {
-        if matches!(outcome, PaymentOutcome::Succeeded { .. } | PaymentOutcome::Deferred { .. })
-            && let Some(o) = self.orders.lock().unwrap().get_mut(&order_id)
+    fn on_payment_result(
+        &self,
+        _tx: &mut Tx<'_>,
+        order_id: Uuid,
+        outcome: &PaymentOutcome,
+    ) -> Result<()> {
+        if matches!(
+            outcome,
+            PaymentOutcome::Succeeded { .. } | PaymentOutcome::Deferred { .. }
+        ) && let Some(o) = self.orders.lock().unwrap().get_mut(&order_id)
         {
             o.paid = true;
         }
@@ -212,24 +242,48 @@ async fn top_up_by_test_card_with_and_without_confirmation() {
     assert_eq!(pending["next_action"]["type"], "confirm");
     assert_eq!(balance(&app, &token).await, 5000);
     let id = pending["payment_id"].as_str().unwrap();
-    let r = post(&app, "/api/v1/payments/confirm", &token, &json!({"payment_id": id, "code": "123456"}), None).await;
+    let r = post(
+        &app,
+        "/api/v1/payments/confirm",
+        &token,
+        &json!({"payment_id": id, "code": "123456"}),
+        None,
+    )
+    .await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(json(r).await["status"], "succeeded");
     assert_eq!(balance(&app, &token).await, 7000);
     // Confirming twice is a conflict and moves nothing.
-    let r = post(&app, "/api/v1/payments/confirm", &token, &json!({"payment_id": id, "code": "123456"}), None).await;
+    let r = post(
+        &app,
+        "/api/v1/payments/confirm",
+        &token,
+        &json!({"payment_id": id, "code": "123456"}),
+        None,
+    )
+    .await;
     problem(r, StatusCode::CONFLICT, "not_awaiting_confirmation").await;
 
     // A wrong code fails the payment.
     let r = post(&app, "/api/v1/wallets/topup", &token, &body, None).await;
     let id = json(r).await["payment_id"].as_str().unwrap().to_string();
-    let r = post(&app, "/api/v1/payments/confirm", &token, &json!({"payment_id": id, "code": "000000"}), None).await;
+    let r = post(
+        &app,
+        "/api/v1/payments/confirm",
+        &token,
+        &json!({"payment_id": id, "code": "000000"}),
+        None,
+    )
+    .await;
     let failed = json(r).await;
     assert_eq!(failed["status"], "failed");
     assert_eq!(failed["failure_reason"], "authentication_failed");
 
     // Declines are recorded as failed payments and move nothing.
-    for (number, reason) in [(DECLINED_CARD, "card_declined"), (NO_FUNDS_CARD, "insufficient_funds")] {
+    for (number, reason) in [
+        (DECLINED_CARD, "card_declined"),
+        (NO_FUNDS_CARD, "insufficient_funds"),
+    ] {
         let body = json!({"amount": {"amount": 1000, "currency": "EUR"}, "method": "card", "card": card(number)});
         let r = post(&app, "/api/v1/wallets/topup", &token, &body, None).await;
         assert_eq!(r.status(), StatusCode::CREATED);
@@ -245,17 +299,37 @@ async fn top_up_by_test_card_with_and_without_confirmation() {
     assert_eq!(page["items"].as_array().unwrap().len(), 1);
     assert_eq!(page["items"][0]["amount"]["amount"], 2000);
     let cursor = page["next_cursor"].as_str().unwrap();
-    let r = get_auth(&app, &format!("/api/v1/wallets/transactions?cursor={cursor}"), &token).await;
+    let r = get_auth(
+        &app,
+        &format!("/api/v1/wallets/transactions?cursor={cursor}"),
+        &token,
+    )
+    .await;
     let rest = json(r).await;
     assert_eq!(rest["items"].as_array().unwrap().len(), 1);
     assert_eq!(rest["items"][0]["amount"]["amount"], 5000);
     assert_eq!(rest["items"][0]["journal_id"], p["journal"][0]);
     assert!(rest["next_cursor"].is_null());
 
-    let kinds: Vec<String> = events(&app).iter().map(|e| e.type_name().to_string()).collect();
-    assert_eq!(kinds.iter().filter(|k| *k == "Payment.Initiated").count(), 5, "{kinds:?}");
-    assert_eq!(kinds.iter().filter(|k| *k == "Payment.Completed").count(), 2, "{kinds:?}");
-    assert_eq!(kinds.iter().filter(|k| *k == "Payment.Failed").count(), 3, "{kinds:?}");
+    let kinds: Vec<String> = events(&app)
+        .iter()
+        .map(|e| e.type_name().to_string())
+        .collect();
+    assert_eq!(
+        kinds.iter().filter(|k| *k == "Payment.Initiated").count(),
+        5,
+        "{kinds:?}"
+    );
+    assert_eq!(
+        kinds.iter().filter(|k| *k == "Payment.Completed").count(),
+        2,
+        "{kinds:?}"
+    );
+    assert_eq!(
+        kinds.iter().filter(|k| *k == "Payment.Failed").count(),
+        3,
+        "{kinds:?}"
+    );
     assert_ledger_ok(&app);
 }
 
@@ -277,15 +351,41 @@ async fn bad_payment_requests_are_refused_and_change_nothing() {
     let cases = [
         (topup_with(json!({"surprise": 1})), "surprise"),
         (topup_with(json!({"status": "succeeded"})), "status"),
-        (topup_with(json!({"amount": {"amount": 1, "currency": "EUR"}})), "amount.amount"),
-        (topup_with(json!({"amount": {"amount": 1000, "currency": "USD"}})), "amount.currency"),
-        (topup_with(json!({"amount": {"amount": 10.5, "currency": "EUR"}})), "amount.amount"),
-        (topup_with(json!({"method": "wallet", "card": null})), "method"),
-        (topup_with(json!({"card": card("4111111111111111")})), "card.number"),
-        (topup_with(json!({"card": card("4242424242424241")})), "card.number"),
-        (topup_with(json!({"card": {"number": OK_CARD, "exp_month": 13, "exp_year": 2040, "cvc": "1"}})), "card.exp_month"),
+        (
+            topup_with(json!({"amount": {"amount": 1, "currency": "EUR"}})),
+            "amount.amount",
+        ),
+        (
+            topup_with(json!({"amount": {"amount": 1000, "currency": "USD"}})),
+            "amount.currency",
+        ),
+        (
+            topup_with(json!({"amount": {"amount": 10.5, "currency": "EUR"}})),
+            "amount.amount",
+        ),
+        (
+            topup_with(json!({"method": "wallet", "card": null})),
+            "method",
+        ),
+        (
+            topup_with(json!({"card": card("4111111111111111")})),
+            "card.number",
+        ),
+        (
+            topup_with(json!({"card": card("4242424242424241")})),
+            "card.number",
+        ),
+        (
+            topup_with(
+                json!({"card": {"number": OK_CARD, "exp_month": 13, "exp_year": 2040, "cvc": "1"}}),
+            ),
+            "card.exp_month",
+        ),
         (topup_with(json!({"card": null})), "card"),
-        (topup_with(json!({"payment_method_id": Uuid::now_v7()})), "payment_method_id"),
+        (
+            topup_with(json!({"payment_method_id": Uuid::now_v7()})),
+            "payment_method_id",
+        ),
     ];
     for (body, field) in cases {
         let r = post(&app, "/api/v1/wallets/topup", &token, &body, None).await;
@@ -296,7 +396,14 @@ async fn bad_payment_requests_are_refused_and_change_nothing() {
         );
     }
     // Orders: no such order, or an amount the caller may not set.
-    let r = post(&app, "/api/v1/payments/initiate", &token, &json!({"order_id": Uuid::now_v7(), "method": "wallet"}), None).await;
+    let r = post(
+        &app,
+        "/api/v1/payments/initiate",
+        &token,
+        &json!({"order_id": Uuid::now_v7(), "method": "wallet"}),
+        None,
+    )
+    .await;
     problem(r, StatusCode::NOT_FOUND, "not_found").await;
     let r = post(
         &app,
@@ -308,7 +415,9 @@ async fn bad_payment_requests_are_refused_and_change_nothing() {
     .await;
     problem(r, StatusCode::UNPROCESSABLE_ENTITY, "validation").await;
     // No credentials, bad JSON, wrong content type.
-    let r = app.post_json("/api/v1/wallets/topup", &topup_with(json!({}))).await;
+    let r = app
+        .post_json("/api/v1/wallets/topup", &topup_with(json!({})))
+        .await;
     problem(r, StatusCode::UNAUTHORIZED, "unauthorized").await;
     let r = app
         .request(reqwest::Method::POST, "/api/v1/wallets/topup")
@@ -326,7 +435,12 @@ async fn bad_payment_requests_are_refused_and_change_nothing() {
         .send()
         .await
         .unwrap();
-    problem(r, StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type").await;
+    problem(
+        r,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+    )
+    .await;
     // Card payments are off unless configured.
     let plain = spawn_app_with(|c| {
         pay_config(c);
@@ -334,9 +448,19 @@ async fn bad_payment_requests_are_refused_and_change_nothing() {
     })
     .await;
     let (_, t2, _) = user(&plain, "carl@example.com").await;
-    let r = post(&plain, "/api/v1/wallets/topup", &t2, &topup_with(json!({})), None).await;
+    let r = post(
+        &plain,
+        "/api/v1/wallets/topup",
+        &t2,
+        &topup_with(json!({})),
+        None,
+    )
+    .await;
     let b = problem(r, StatusCode::UNPROCESSABLE_ENTITY, "validation").await;
-    assert_eq!(field_errors(&b), vec![("method".to_string(), "method_unavailable".to_string())]);
+    assert_eq!(
+        field_errors(&b),
+        vec![("method".to_string(), "method_unavailable".to_string())]
+    );
 
     assert_eq!(balance(&app, &token).await, 0);
     assert!(events(&app).is_empty());
@@ -381,15 +505,23 @@ async fn idempotency_keys_replay_the_answer_and_refuse_another_body() {
     assert_eq!(r.headers()["idempotent-replayed"], "true");
 
     // A malformed key is refused.
-    let r = post(&app, "/api/v1/wallets/topup", &token, &body, Some("has space")).await;
+    let r = post(
+        &app,
+        "/api/v1/wallets/topup",
+        &token,
+        &body,
+        Some("has space"),
+    )
+    .await;
     problem(r, StatusCode::UNPROCESSABLE_ENTITY, "validation").await;
 
     // After 24 hours the key may be used again.
     app.state.clock.advance(time::Duration::hours(25));
-    let token = crate::users::login(&app, "ida@example.com", crate::users::PASSWORD).await["access_token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let token =
+        crate::users::login(&app, "ida@example.com", crate::users::PASSWORD).await["access_token"]
+            .as_str()
+            .unwrap()
+            .to_string();
     let r = post(&app, "/api/v1/wallets/topup", &token, &body, Some("k-1")).await;
     assert!(r.headers().get("idempotent-replayed").is_none());
     assert_eq!(balance(&app, &token).await, 6000);
@@ -405,14 +537,32 @@ async fn refunds_never_exceed_what_was_captured() {
     let id = p["payment_id"].as_str().unwrap();
     let refund = |amount: Option<i64>, key: &'static str| {
         let body = match amount {
-            Some(a) => json!({"amount": {"amount": a, "currency": "EUR"}, "reason": "customer asked"}),
+            Some(a) => {
+                json!({"amount": {"amount": a, "currency": "EUR"}, "reason": "customer asked"})
+            }
             None => json!({"reason": "customer asked"}),
         };
         let (app, admin_token) = (&app, admin_token.clone());
-        async move { post(app, &format!("/api/v1/payments/{id}/refund"), &admin_token, &body, Some(key)).await }
+        async move {
+            post(
+                app,
+                &format!("/api/v1/payments/{id}/refund"),
+                &admin_token,
+                &body,
+                Some(key),
+            )
+            .await
+        }
     };
     // Only admins refund.
-    let r = post(&app, &format!("/api/v1/payments/{id}/refund"), &token, &json!({"reason": "x"}), None).await;
+    let r = post(
+        &app,
+        &format!("/api/v1/payments/{id}/refund"),
+        &token,
+        &json!({"reason": "x"}),
+        None,
+    )
+    .await;
     problem(r, StatusCode::FORBIDDEN, "forbidden").await;
     let r = refund(Some(2000), "r1").await;
     assert_eq!(r.status(), StatusCode::OK);
@@ -421,7 +571,14 @@ async fn refunds_never_exceed_what_was_captured() {
     assert_eq!(balance(&app, &token).await, 3000);
     let r = refund(Some(3001), "r2").await;
     problem(r, StatusCode::CONFLICT, "refund_exceeds_captured").await;
-    let r = post(&app, &format!("/api/v1/payments/{id}/refund"), &admin_token, &json!({"reason": ""}), None).await;
+    let r = post(
+        &app,
+        &format!("/api/v1/payments/{id}/refund"),
+        &admin_token,
+        &json!({"reason": ""}),
+        None,
+    )
+    .await;
     problem(r, StatusCode::UNPROCESSABLE_ENTITY, "validation").await;
     // The rest, by leaving the amount out; then nothing more.
     let r = refund(None, "r3").await;
@@ -437,7 +594,10 @@ async fn refunds_never_exceed_what_was_captured() {
     assert_eq!(json(r).await["status"], "succeeded");
     let r = post(
         &app,
-        &format!("/api/v1/payments/{}/refund", p["payment_id"].as_str().unwrap()),
+        &format!(
+            "/api/v1/payments/{}/refund",
+            p["payment_id"].as_str().unwrap()
+        ),
         &admin_token,
         &json!({"reason": "x"}),
         None,
@@ -460,8 +620,14 @@ async fn refunds_never_exceed_what_was_captured() {
     .await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(balance(&app, &token).await, 500);
-    assert!(matches!(orders.told.lock().unwrap()[1].1, PaymentOutcome::Refunded { .. }));
-    let refunds: Vec<_> = events(&app).into_iter().filter(|e| e.type_name() == "Payment.Refunded").collect();
+    assert!(matches!(
+        orders.told.lock().unwrap()[1].1,
+        PaymentOutcome::Refunded { .. }
+    ));
+    let refunds: Vec<_> = events(&app)
+        .into_iter()
+        .filter(|e| e.type_name() == "Payment.Refunded")
+        .collect();
     assert_eq!(refunds.len(), 3);
     assert_ledger_ok(&app);
 }
@@ -476,7 +642,14 @@ async fn another_customers_payment_is_not_found() {
     let id = p["payment_id"].as_str().unwrap();
     let r = get_auth(&app, &format!("/api/v1/payments/{id}"), &mallory).await;
     problem(r, StatusCode::NOT_FOUND, "not_found").await;
-    let r = post(&app, "/api/v1/payments/confirm", &mallory, &json!({"payment_id": id, "code": "123456"}), None).await;
+    let r = post(
+        &app,
+        "/api/v1/payments/confirm",
+        &mallory,
+        &json!({"payment_id": id, "code": "123456"}),
+        None,
+    )
+    .await;
     problem(r, StatusCode::NOT_FOUND, "not_found").await;
     let r = get_auth(&app, "/api/v1/payments/not-an-id", &mallory).await;
     problem(r, StatusCode::NOT_FOUND, "not_found").await;
@@ -496,7 +669,11 @@ async fn a_hundred_concurrent_wallet_payments_spend_the_balance_exactly_once() {
     let tasks: Vec<_> = ids
         .into_iter()
         .map(|order| {
-            let (client, url, token) = (app.client.clone(), app.url("/api/v1/payments/initiate"), token.clone());
+            let (client, url, token) = (
+                app.client.clone(),
+                app.url("/api/v1/payments/initiate"),
+                token.clone(),
+            );
             tokio::spawn(async move {
                 let r = client
                     .post(url)

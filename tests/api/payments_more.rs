@@ -60,11 +60,24 @@ async fn saved_methods_are_sealed_and_no_card_number_is_stored_or_logged() {
     let app = pay_app().await;
     let (_, token, _) = user(&app, "sam@example.com").await;
     let (_, other, _) = user(&app, "oscar@example.com").await;
-    let r = post(&app, "/api/v1/payment-methods", &token, &json!({"card": card(OK_CARD)}), None).await;
+    let r = post(
+        &app,
+        "/api/v1/payment-methods",
+        &token,
+        &json!({"card": card(OK_CARD)}),
+        None,
+    )
+    .await;
     assert_eq!(r.status(), StatusCode::CREATED);
     let m = json(r).await;
-    assert_eq!((m["brand"].as_str(), m["last4"].as_str()), (Some("visa"), Some("4242")));
-    assert!(m.get("token").is_none() && m.get("fingerprint").is_none(), "{m}");
+    assert_eq!(
+        (m["brand"].as_str(), m["last4"].as_str()),
+        (Some("visa"), Some("4242"))
+    );
+    assert!(
+        m.get("token").is_none() && m.get("fingerprint").is_none(),
+        "{m}"
+    );
     let mid = m["id"].as_str().unwrap().to_string();
 
     // Paying with the saved method, and saving another while paying.
@@ -102,9 +115,23 @@ async fn saved_methods_are_sealed_and_no_card_number_is_stored_or_logged() {
     )
     .await;
     problem(r, StatusCode::NOT_FOUND, "not_found").await;
-    let r = crate::users::send_auth(&app, reqwest::Method::DELETE, &format!("/api/v1/payment-methods/{mid}"), &other, None).await;
+    let r = crate::users::send_auth(
+        &app,
+        reqwest::Method::DELETE,
+        &format!("/api/v1/payment-methods/{mid}"),
+        &other,
+        None,
+    )
+    .await;
     problem(r, StatusCode::NOT_FOUND, "not_found").await;
-    let r = crate::users::send_auth(&app, reqwest::Method::DELETE, &format!("/api/v1/payment-methods/{mid}"), &token, None).await;
+    let r = crate::users::send_auth(
+        &app,
+        reqwest::Method::DELETE,
+        &format!("/api/v1/payment-methods/{mid}"),
+        &token,
+        None,
+    )
+    .await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     let list = json(get_auth(&app, "/api/v1/payment-methods", &token).await).await;
     assert_eq!(list["items"].as_array().unwrap().len(), 1);
@@ -115,13 +142,23 @@ async fn saved_methods_are_sealed_and_no_card_number_is_stored_or_logged() {
     }
     let dir = app.stop().await;
     for number in [OK_CARD, "5555555555554444", DECLINED_CARD, CONFIRM_CARD] {
-        assert_eq!(files_containing(dir.path(), number.as_bytes()), Vec::<String>::new(), "{number} on disk");
+        assert_eq!(
+            files_containing(dir.path(), number.as_bytes()),
+            Vec::<String>::new(),
+            "{number} on disk"
+        );
         let text = String::from_utf8_lossy(&logs.0.lock().unwrap()).to_string();
         assert!(!text.contains(number), "{number} in the logs");
     }
     // Gateway tokens are sealed too: none appears in clear.
-    assert_eq!(files_containing(dir.path(), b"tok_test_"), Vec::<String>::new());
-    assert!(!logs.0.lock().unwrap().is_empty(), "the capture saw the requests");
+    assert_eq!(
+        files_containing(dir.path(), b"tok_test_"),
+        Vec::<String>::new()
+    );
+    assert!(
+        !logs.0.lock().unwrap().is_empty(),
+        "the capture saw the requests"
+    );
 }
 
 const SECRET: &str = "hosted-gateway-shared-secret-0123456789";
@@ -133,7 +170,10 @@ struct Peer {
     target: Arc<Mutex<Option<(reqwest::Client, String)>>>,
 }
 
-async fn provider_page(State(peer): State<Peer>, Query(q): Query<HashMap<String, String>>) -> String {
+async fn provider_page(
+    State(peer): State<Peer>,
+    Query(q): Query<HashMap<String, String>>,
+) -> String {
     let body = json!({
         "event_id": format!("evt-{}", q["session"]),
         "session_id": q["session"],
@@ -147,7 +187,10 @@ async fn provider_page(State(peer): State<Peer>, Query(q): Query<HashMap<String,
         .post(url)
         .header("content-type", "application/json")
         .header("Souk-Timestamp", ts.to_string())
-        .header("Souk-Signature", format!("v1={}", sign_callback(SECRET, ts, body.as_bytes())))
+        .header(
+            "Souk-Signature",
+            format!("v1={}", sign_callback(SECRET, ts, body.as_bytes())),
+        )
         .body(body)
         .send()
         .await
@@ -189,7 +232,10 @@ async fn hosted_gateway_completes_on_a_signed_callback_and_refuses_forgeries() {
         c.payments.hosted_secret = Some(souk::config::Secret::new(SECRET));
     })
     .await;
-    *peer.target.lock().unwrap() = Some((app.client.clone(), app.url("/api/v1/payments/hosted/callback")));
+    *peer.target.lock().unwrap() = Some((
+        app.client.clone(),
+        app.url("/api/v1/payments/hosted/callback"),
+    ));
     let (_, token, _) = user(&app, "hana@example.com").await;
     let body = json!({"amount": {"amount": 4200, "currency": "EUR"}, "method": "hosted"});
     let p = json(post(&app, "/api/v1/wallets/topup", &token, &body, None).await).await;
@@ -221,7 +267,15 @@ async fn hosted_gateway_completes_on_a_signed_callback_and_refuses_forgeries() {
     assert_eq!(json(r).await["status"], "requires_redirect");
 
     // The buyer goes to the provider's page; the provider calls back.
-    let page = app.client.get(&redirect).send().await.unwrap().text().await.unwrap();
+    let page = app
+        .client
+        .get(&redirect)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert_eq!(page, "callback answered 200");
     let r = get_auth(&app, &format!("/api/v1/payments/{id}"), &token).await;
     assert_eq!(json(r).await["status"], "succeeded");
@@ -247,14 +301,38 @@ async fn cash_on_delivery_waits_for_an_admin() {
     let p = json(r).await;
     assert_eq!(p["status"], "awaiting_cash");
     assert_eq!(p["next_action"]["type"], "await_cash");
-    assert!(matches!(orders.told.lock().unwrap()[0].1, PaymentOutcome::Deferred { .. }));
+    assert!(matches!(
+        orders.told.lock().unwrap()[0].1,
+        PaymentOutcome::Deferred { .. }
+    ));
     let id = p["payment_id"].as_str().unwrap();
     // The customer cannot mark their own payment paid.
-    let r = post(&app, &format!("/api/v1/payments/{id}/mark-paid"), &token, &json!({}), None).await;
+    let r = post(
+        &app,
+        &format!("/api/v1/payments/{id}/mark-paid"),
+        &token,
+        &json!({}),
+        None,
+    )
+    .await;
     problem(r, StatusCode::NOT_FOUND, "not_found").await;
-    let r = post(&app, &format!("/api/v1/payments/{id}/mark-paid"), &admin_token, &json!({}), None).await;
+    let r = post(
+        &app,
+        &format!("/api/v1/payments/{id}/mark-paid"),
+        &admin_token,
+        &json!({}),
+        None,
+    )
+    .await;
     assert_eq!(json(r).await["status"], "succeeded");
-    let r = post(&app, &format!("/api/v1/payments/{id}/mark-paid"), &admin_token, &json!({}), None).await;
+    let r = post(
+        &app,
+        &format!("/api/v1/payments/{id}/mark-paid"),
+        &admin_token,
+        &json!({}),
+        None,
+    )
+    .await;
     problem(r, StatusCode::CONFLICT, "not_awaiting_cash").await;
     // A top-up cannot be cash on delivery.
     let r = post(
@@ -287,7 +365,10 @@ async fn fraud_rules_hold_payments_for_review_or_block_them() {
     let body = json!({"amount": {"amount": 1000, "currency": "EUR"}, "method": "card", "card": card(OK_CARD)});
     let held = json(post(&app, "/api/v1/wallets/topup", &token, &body, None).await).await;
     assert_eq!(held["status"], "in_review");
-    assert!(held.get("fraud").is_none(), "customers do not see the verdict");
+    assert!(
+        held.get("fraud").is_none(),
+        "customers do not see the verdict"
+    );
     let second = json(post(&app, "/api/v1/wallets/topup", &token, &body, None).await).await;
     assert_eq!(second["status"], "in_review");
     assert_eq!(balance(&app, &token).await, 2000);
@@ -296,12 +377,20 @@ async fn fraud_rules_hold_payments_for_review_or_block_them() {
     let queue = json(get_auth(&app, "/api/v1/admin/payments/review", &admin_token).await).await;
     let items = queue["items"].as_array().unwrap();
     assert_eq!(items.len(), 2);
-    assert!(items[0]["fraud"]["rules"].as_array().unwrap().contains(&json!("velocity_hour_user")));
+    assert!(
+        items[0]["fraud"]["rules"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("velocity_hour_user"))
+    );
     assert!(items[0]["fraud"]["score"].as_u64().unwrap() >= 40);
     // Approving charges the card then; rejecting fails the payment.
     let r = post(
         &app,
-        &format!("/api/v1/admin/payments/{}/review", held["payment_id"].as_str().unwrap()),
+        &format!(
+            "/api/v1/admin/payments/{}/review",
+            held["payment_id"].as_str().unwrap()
+        ),
         &admin_token,
         &json!({"decision": "approve", "note": "known customer"}),
         None,
@@ -310,7 +399,10 @@ async fn fraud_rules_hold_payments_for_review_or_block_them() {
     assert_eq!(json(r).await["status"], "succeeded");
     let r = post(
         &app,
-        &format!("/api/v1/admin/payments/{}/review", second["payment_id"].as_str().unwrap()),
+        &format!(
+            "/api/v1/admin/payments/{}/review",
+            second["payment_id"].as_str().unwrap()
+        ),
         &admin_token,
         &json!({"decision": "reject"}),
         None,
@@ -320,7 +412,10 @@ async fn fraud_rules_hold_payments_for_review_or_block_them() {
     assert_eq!(rejected["failure_reason"], "rejected_in_review");
     let r = post(
         &app,
-        &format!("/api/v1/admin/payments/{}/review", second["payment_id"].as_str().unwrap()),
+        &format!(
+            "/api/v1/admin/payments/{}/review",
+            second["payment_id"].as_str().unwrap()
+        ),
         &admin_token,
         &json!({"decision": "approve"}),
         None,
@@ -350,12 +445,28 @@ async fn fraud_rules_hold_payments_for_review_or_block_them() {
         .filter(|e| e.type_name() == "Payment.Failed")
         .collect();
     assert_eq!(failed.len(), 1);
-    assert!(serde_json::to_string(&failed[0]).unwrap().contains("fraud_suspected"));
+    assert!(
+        serde_json::to_string(&failed[0])
+            .unwrap()
+            .contains("fraud_suspected")
+    );
     assert_eq!(balance(&strict, &t2).await, 1000);
     // The audit trail records the decisions.
-    let trail = json(get_auth(&app, "/api/v1/admin/payments/audit?limit=200", &admin_token).await).await;
-    let actions: Vec<&str> = trail["items"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
-    for a in ["payment.initiated", "payment.captured", "payment.held_for_review", "review.approved", "review.rejected"] {
+    let trail =
+        json(get_auth(&app, "/api/v1/admin/payments/audit?limit=200", &admin_token).await).await;
+    let actions: Vec<&str> = trail["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    for a in [
+        "payment.initiated",
+        "payment.captured",
+        "payment.held_for_review",
+        "review.approved",
+        "review.rejected",
+    ] {
         assert!(actions.contains(&a), "{a} in {actions:?}");
     }
 }
@@ -373,8 +484,14 @@ async fn the_breaker_opens_after_five_gateway_failures_and_recovers() {
     let r = post(&app, "/api/v1/wallets/topup", &token, &good, None).await;
     assert!(r.headers().get("retry-after").is_some());
     problem(r, StatusCode::SERVICE_UNAVAILABLE, "unavailable").await;
-    let initiated = events(&app).iter().filter(|e| e.type_name() == "Payment.Initiated").count();
-    assert_eq!(initiated, 5, "refused while open, before anything is recorded");
+    let initiated = events(&app)
+        .iter()
+        .filter(|e| e.type_name() == "Payment.Initiated")
+        .count();
+    assert_eq!(
+        initiated, 5,
+        "refused while open, before anything is recorded"
+    );
     app.state.clock.advance(time::Duration::seconds(61));
     let r = post(&app, "/api/v1/wallets/topup", &token, &good, None).await;
     assert_eq!(json(r).await["status"], "succeeded");
@@ -399,18 +516,29 @@ async fn souk_check_names_the_first_tampered_audit_entry() {
     };
     let ok = run_check();
     let out = String::from_utf8_lossy(&ok.stdout).to_string();
-    assert!(ok.status.success(), "{out}{}", String::from_utf8_lossy(&ok.stderr));
+    assert!(
+        ok.status.success(),
+        "{out}{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
     assert!(out.contains("payments audit: chain of"), "{out}");
     assert!(out.contains("journal entries balance"), "{out}");
     {
         let db = redb::Database::open(dir.path().join("souk.redb")).unwrap();
         let tx = db.begin_write().unwrap();
         {
-            let mut t = tx.open_table(souk::store::tables::PAYMENT_AUDIT_SEQ_TO_ENTRY).unwrap();
-            let raw = redb::ReadableTable::get(&t, 3).unwrap().unwrap().value().to_vec();
+            let mut t = tx
+                .open_table(souk::store::tables::PAYMENT_AUDIT_SEQ_TO_ENTRY)
+                .unwrap();
+            let raw = redb::ReadableTable::get(&t, 3)
+                .unwrap()
+                .unwrap()
+                .value()
+                .to_vec();
             let mut e: Value = serde_json::from_slice(&raw).unwrap();
             e["actor"] = json!("user:someone-else");
-            t.insert(3, serde_json::to_vec(&e).unwrap().as_slice()).unwrap();
+            t.insert(3, serde_json::to_vec(&e).unwrap().as_slice())
+                .unwrap();
         }
         tx.commit().unwrap();
     }

@@ -9,7 +9,7 @@ use souk::auth::{Principal, Role, UserId};
 use souk::services::payments::gateway::CardInput;
 use souk::services::payments::ledger::{self, Account};
 use souk::services::payments::model::{Method, Purpose, Status};
-use souk::services::payments::{InitiateInput, RefundInput, flows};
+use souk::services::payments::{InitiateInput, RefundInput, flows, refunds};
 
 fn principal(role: Role) -> Principal {
     Principal {
@@ -75,14 +75,18 @@ async fn random_top_ups_payments_and_refunds_keep_the_ledger_balanced() {
                     expected[u] -= amount;
                     paid.push((p.id, u, amount, false));
                 } else {
-                    assert_eq!(p.failure_reason.as_deref(), Some("insufficient_funds"), "step {step}");
+                    assert_eq!(
+                        p.failure_reason.as_deref(),
+                        Some("insufficient_funds"),
+                        "step {step}"
+                    );
                 }
             }
             _ if !paid.is_empty() => {
                 let i = rng.random_range(0..paid.len());
                 let (id, payer, refundable, topup) = paid[i];
                 let amount = rng.random_range(1..=refundable + 50);
-                let r = flows::refund(
+                let r = refunds::refund(
                     &app.state,
                     &admin,
                     id,
@@ -95,7 +99,10 @@ async fn random_top_ups_payments_and_refunds_keep_the_ledger_balanced() {
                 let allowed = amount <= refundable && (!topup || expected[payer] >= amount);
                 match r {
                     Ok(_) => {
-                        assert!(allowed, "step {step}: refund {amount} of {refundable} accepted");
+                        assert!(
+                            allowed,
+                            "step {step}: refund {amount} of {refundable} accepted"
+                        );
                         expected[payer] += if topup { -amount } else { amount };
                         paid[i].2 -= amount;
                         if paid[i].2 == 0 {
@@ -104,7 +111,10 @@ async fn random_top_ups_payments_and_refunds_keep_the_ledger_balanced() {
                     }
                     Err(e) => {
                         assert!(!allowed, "step {step}: refund refused: {e}");
-                        assert!(["refund_exceeds_captured", "insufficient_funds"].contains(&e.code()), "{e}");
+                        assert!(
+                            ["refund_exceeds_captured", "insufficient_funds"].contains(&e.code()),
+                            "{e}"
+                        );
                     }
                 }
             }
@@ -116,9 +126,13 @@ async fn random_top_ups_payments_and_refunds_keep_the_ledger_balanced() {
             let account = Account::Wallet(who.user_id);
             let bal = ledger::balance(&rtx, &account, eur(0).currency).unwrap();
             assert_eq!(bal.amount, expected[k], "step {step}: wallet {k}");
-            let (lines, more) = ledger::history(&rtx, &account, eur(0).currency, None, 10_000).unwrap();
+            let (lines, more) =
+                ledger::history(&rtx, &account, eur(0).currency, None, 10_000).unwrap();
             assert!(!more);
-            assert_eq!(lines.iter().map(|l| l.amount.amount).sum::<i64>(), bal.amount);
+            assert_eq!(
+                lines.iter().map(|l| l.amount.amount).sum::<i64>(),
+                bal.amount
+            );
             assert!(bal.amount >= 0);
         }
     }

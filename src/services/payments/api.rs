@@ -2,10 +2,12 @@
 //! asking and call the commands in `flows` / `queries`; POSTs that move money go through
 //! the `Idempotency-Key` guard. No table is opened here.
 
-use super::flows::{self, InitiateInput, RefundInput};
+use super::flows::{self, InitiateInput};
 use super::gateway::CardInput;
 use super::model::{Method, PaymentId, PaymentMethodId, PaymentView, Purpose};
 use super::queries;
+use super::refunds::{self, RefundInput};
+use super::{completions, saved_methods};
 use crate::app::AppState;
 use crate::auth::{Admin, ClientInfo, Principal};
 use crate::error::{Error, Result};
@@ -64,11 +66,13 @@ struct InitiateBody {
 
 impl InitiateBody {
     fn into_input(self, forced: Option<Purpose>) -> InitiateInput {
-        let purpose = forced.or(self.purpose).unwrap_or(if self.order_id.is_some() {
-            Purpose::Order
-        } else {
-            Purpose::WalletTopup
-        });
+        let purpose = forced
+            .or(self.purpose)
+            .unwrap_or(if self.order_id.is_some() {
+                Purpose::Order
+            } else {
+                Purpose::WalletTopup
+            });
         InitiateInput {
             purpose,
             order_id: self.order_id,
@@ -85,7 +89,12 @@ fn created(view: PaymentView) -> Response {
     (StatusCode::CREATED, Json(view)).into_response()
 }
 
-async fn start(state: AppState, p: Principal, client: ClientInfo, input: InitiateInput) -> Response {
+async fn start(
+    state: AppState,
+    p: Principal,
+    client: ClientInfo,
+    input: InitiateInput,
+) -> Response {
     let ip = client.ip.map(|i| i.to_string());
     match flows::initiate(&state, &p, ip, input).await {
         Ok(pay) => created(PaymentView::of(&pay, p.is_admin())),
@@ -101,13 +110,20 @@ async fn initiate(
     body: Bytes,
 ) -> Response {
     let scope = p.user_id.to_string();
-    idempotency::guard(&state.clone(), &scope, "payments/initiate", &headers, &body, || async {
-        let input: InitiateBody = match parse_body(&headers, &body).await {
-            Ok(b) => b,
-            Err(problem) => return problem.into_response(),
-        };
-        start(state, p, client, input.into_input(None)).await
-    })
+    idempotency::guard(
+        &state.clone(),
+        &scope,
+        "payments/initiate",
+        &headers,
+        &body,
+        || async {
+            let input: InitiateBody = match parse_body(&headers, &body).await {
+                Ok(b) => b,
+                Err(problem) => return problem.into_response(),
+            };
+            start(state, p, client, input.into_input(None)).await
+        },
+    )
     .await
 }
 
@@ -132,22 +148,29 @@ async fn topup(
     body: Bytes,
 ) -> Response {
     let scope = p.user_id.to_string();
-    idempotency::guard(&state.clone(), &scope, "wallets/topup", &headers, &body, || async {
-        let b: TopupBody = match parse_body(&headers, &body).await {
-            Ok(b) => b,
-            Err(problem) => return problem.into_response(),
-        };
-        let input = InitiateInput {
-            purpose: Purpose::WalletTopup,
-            order_id: None,
-            amount: Some(b.amount),
-            method: b.method,
-            payment_method_id: b.payment_method_id,
-            card: b.card,
-            save_method: b.save_method,
-        };
-        start(state, p, client, input).await
-    })
+    idempotency::guard(
+        &state.clone(),
+        &scope,
+        "wallets/topup",
+        &headers,
+        &body,
+        || async {
+            let b: TopupBody = match parse_body(&headers, &body).await {
+                Ok(b) => b,
+                Err(problem) => return problem.into_response(),
+            };
+            let input = InitiateInput {
+                purpose: Purpose::WalletTopup,
+                order_id: None,
+                amount: Some(b.amount),
+                method: b.method,
+                payment_method_id: b.payment_method_id,
+                card: b.card,
+                save_method: b.save_method,
+            };
+            start(state, p, client, input).await
+        },
+    )
     .await
 }
 
@@ -158,26 +181,42 @@ struct ConfirmBody {
     code: String,
 }
 
-async fn confirm(State(state): State<AppState>, p: Principal, headers: HeaderMap, body: Bytes) -> Response {
+async fn confirm(
+    State(state): State<AppState>,
+    p: Principal,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let scope = p.user_id.to_string();
-    idempotency::guard(&state.clone(), &scope, "payments/confirm", &headers, &body, || async {
-        let b: ConfirmBody = match parse_body(&headers, &body).await {
-            Ok(b) => b,
-            Err(problem) => return problem.into_response(),
-        };
-        let result = async {
-            let id = payment_id(&b.payment_id)?;
-            if b.code.is_empty() || b.code.len() > 64 {
-                return Err(Error::invalid("code", "invalid_length", "must be 1 to 64 characters"));
+    idempotency::guard(
+        &state.clone(),
+        &scope,
+        "payments/confirm",
+        &headers,
+        &body,
+        || async {
+            let b: ConfirmBody = match parse_body(&headers, &body).await {
+                Ok(b) => b,
+                Err(problem) => return problem.into_response(),
+            };
+            let result = async {
+                let id = payment_id(&b.payment_id)?;
+                if b.code.is_empty() || b.code.len() > 64 {
+                    return Err(Error::invalid(
+                        "code",
+                        "invalid_length",
+                        "must be 1 to 64 characters",
+                    ));
+                }
+                flows::confirm(&state, &p, id, b.code).await
             }
-            flows::confirm(&state, &p, id, b.code).await
-        }
-        .await;
-        match result {
-            Ok(pay) => Json(PaymentView::of(&pay, p.is_admin())).into_response(),
-            Err(e) => e.into_response(),
-        }
-    })
+            .await;
+            match result {
+                Ok(pay) => Json(PaymentView::of(&pay, p.is_admin())).into_response(),
+                Err(e) => e.into_response(),
+            }
+        },
+    )
     .await
 }
 
@@ -203,7 +242,7 @@ async fn refund(
             Ok(b) => b,
             Err(problem) => return problem.into_response(),
         };
-        let result = async { flows::refund(&state, &p, payment_id(&id)?, input).await }.await;
+        let result = async { refunds::refund(&state, &p, payment_id(&id)?, input).await }.await;
         match result {
             Ok(pay) => Json(PaymentView::of(&pay, true)).into_response(),
             Err(e) => e.into_response(),
@@ -217,12 +256,16 @@ async fn mark_paid(
     p: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<PaymentView>> {
-    let pay = flows::mark_paid(&state, &p, payment_id(&id)?).await?;
+    let pay = completions::mark_paid(&state, &p, payment_id(&id)?).await?;
     Ok(Json(PaymentView::of(&pay, p.is_admin())))
 }
 
 /// The hosted provider's callback: authenticated by its signature, not by a login.
-async fn hosted_callback(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Json<serde_json::Value>> {
+async fn hosted_callback(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<serde_json::Value>> {
     let h = |name: &str| {
         headers
             .get(name)
@@ -230,11 +273,18 @@ async fn hosted_callback(State(state): State<AppState>, headers: HeaderMap, body
             .unwrap_or("")
             .to_string()
     };
-    let pay = flows::hosted_callback(&state, &h("souk-timestamp"), &h("souk-signature"), &body).await?;
-    Ok(Json(serde_json::json!({"payment_id": pay.id, "status": pay.status.as_str()})))
+    let pay =
+        completions::hosted_callback(&state, &h("souk-timestamp"), &h("souk-signature"), &body)
+            .await?;
+    Ok(Json(
+        serde_json::json!({"payment_id": pay.id, "status": pay.status.as_str()}),
+    ))
 }
 
-async fn balance(State(state): State<AppState>, p: Principal) -> Result<Json<queries::WalletBalance>> {
+async fn balance(
+    State(state): State<AppState>,
+    p: Principal,
+) -> Result<Json<queries::WalletBalance>> {
     Ok(Json(queries::wallet_balance(&state, &p)?))
 }
 
@@ -246,7 +296,10 @@ async fn transactions(
     Ok(Json(queries::wallet_transactions(&state, &p, &q)?))
 }
 
-async fn list_methods(State(state): State<AppState>, p: Principal) -> Result<Json<Page<super::methods::MethodView>>> {
+async fn list_methods(
+    State(state): State<AppState>,
+    p: Principal,
+) -> Result<Json<Page<super::methods::MethodView>>> {
     Ok(Json(queries::methods(&state, &p)?))
 }
 
@@ -261,12 +314,19 @@ async fn add_method(
     p: Principal,
     Json(b): Json<AddMethodBody>,
 ) -> Result<(StatusCode, Json<super::methods::MethodView>)> {
-    Ok((StatusCode::CREATED, Json(flows::add_method(&state, &p, b.card).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(saved_methods::add_method(&state, &p, b.card).await?),
+    ))
 }
 
-async fn remove_method(State(state): State<AppState>, p: Principal, Path(id): Path<String>) -> Result<StatusCode> {
+async fn remove_method(
+    State(state): State<AppState>,
+    p: Principal,
+    Path(id): Path<String>,
+) -> Result<StatusCode> {
     let id: PaymentMethodId = id.parse().map_err(|_| Error::not_found("payment method"))?;
-    flows::remove_method(&state, &p, id).await?;
+    saved_methods::remove_method(&state, &p, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -300,7 +360,7 @@ async fn review(
     Json(b): Json<ReviewBody>,
 ) -> Result<Json<PaymentView>> {
     let approve = matches!(b.decision, Decision::Approve);
-    let pay = flows::review(&state, &p, payment_id(&id)?, approve, b.note).await?;
+    let pay = completions::review(&state, &p, payment_id(&id)?, approve, b.note).await?;
     Ok(Json(PaymentView::of(&pay, true)))
 }
 

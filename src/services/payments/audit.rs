@@ -3,8 +3,8 @@
 //! removing or reordering an entry breaks the chain from there on. The key lives in
 //! `keys/payments-audit.key`; entries are never updated or deleted.
 
-use crate::auth::kv::open_ro;
 use crate::auth::keys::{ensure_private_dir, read_private_file, write_private_file};
+use crate::auth::kv::open_ro;
 use crate::error::{Error, Result};
 use crate::store::codec;
 use crate::store::tables::PAYMENT_AUDIT_SEQ_TO_ENTRY;
@@ -144,12 +144,11 @@ pub fn first_broken(rtx: &ReadTransaction, key: &AuditKey) -> Result<(u64, Optio
         return Ok((0, None));
     };
     let mut prev = String::new();
-    let mut expected = 1u64;
     let mut count = 0u64;
-    for row in t.iter()? {
+    for (expected, row) in (1u64..).zip(t.iter()?) {
         let (k, v) = row?;
         let seq = k.value();
-        count += 1;
+        count = expected;
         let e: AuditEntry = match codec::decode(v.value()) {
             Ok(e) => e,
             Err(_) => return Ok((count, Some((seq, "unreadable".into())))),
@@ -161,20 +160,26 @@ pub fn first_broken(rtx: &ReadTransaction, key: &AuditKey) -> Result<(u64, Optio
             return Ok((count, Some((seq, "sequence number altered".into()))));
         }
         if e.prev != prev {
-            return Ok((count, Some((seq, "does not link to the entry before it".into()))));
+            return Ok((
+                count,
+                Some((seq, "does not link to the entry before it".into())),
+            ));
         }
         let want = mac_of(key, &e)?;
         let ok: bool = subtle::ConstantTimeEq::ct_eq(want.as_bytes(), e.mac.as_bytes()).into();
         if !ok {
-            return Ok((count, Some((seq, "its HMAC does not match its content".into()))));
+            return Ok((
+                count,
+                Some((seq, "its HMAC does not match its content".into())),
+            ));
         }
         prev = e.mac;
-        expected += 1;
     }
     Ok((count, None))
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
     use redb::ReadableDatabase;
@@ -187,7 +192,16 @@ mod tests {
         let now = OffsetDateTime::now_utc();
         let tx = db.begin_write().unwrap();
         for i in 0..5 {
-            append(&tx, &key, now, "payment.initiated", "user:x", None, serde_json::json!({"i": i})).unwrap();
+            append(
+                &tx,
+                &key,
+                now,
+                "payment.initiated",
+                "user:x",
+                None,
+                serde_json::json!({"i": i}),
+            )
+            .unwrap();
         }
         tx.commit().unwrap();
         let (n, broken) = first_broken(&db.begin_read().unwrap(), &key).unwrap();

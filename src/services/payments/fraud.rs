@@ -40,7 +40,10 @@ impl Activity {
         self.cards.retain(|(t, _)| now - t < DAY);
     }
     fn count_since(&self, now: i64, window: i64) -> u32 {
-        self.attempts.iter().filter(|(t, _)| now - t < window).count() as u32
+        self.attempts
+            .iter()
+            .filter(|(t, _)| now - t < window)
+            .count() as u32
     }
     fn amount_since(&self, now: i64, window: i64) -> i64 {
         self.attempts
@@ -161,9 +164,14 @@ pub fn subjects(user: &str, ip: Option<&str>, card_key: Option<&str>) -> Vec<Str
 
 /// What happened to a payment, for the counters.
 pub enum Mark {
-    Attempt { amount: i64, card_key: Option<String> },
+    Attempt {
+        amount: i64,
+        card_key: Option<String>,
+    },
     Declined,
-    Succeeded { amount: i64 },
+    Succeeded {
+        amount: i64,
+    },
 }
 
 /// Updates the counters of every subject of a payment.
@@ -193,6 +201,7 @@ pub fn record(tx: &WriteTransaction, subjects: &[String], now: i64, mark: &Mark)
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 

@@ -57,8 +57,12 @@ pub trait CardGateway: Send + Sync {
     /// True for gateways that move no real money; every answer that uses one says so.
     fn test_mode(&self) -> bool;
     fn tokenize(&self, card: &CardInput, now: OffsetDateTime) -> Result<Tokenized>;
-    fn charge<'a>(&'a self, token: &'a str, amount: Money, payment: PaymentId)
-    -> BoxFuture<'a, Result<Charge>>;
+    fn charge<'a>(
+        &'a self,
+        token: &'a str,
+        amount: Money,
+        payment: PaymentId,
+    ) -> BoxFuture<'a, Result<Charge>>;
     fn confirm<'a>(&'a self, charge_id: &'a str, code: &'a str) -> BoxFuture<'a, Result<Charge>>;
     fn refund<'a>(&'a self, charge_id: &'a str, amount: Money) -> BoxFuture<'a, Result<()>>;
 }
@@ -104,26 +108,54 @@ fn brand_of(digits: &str) -> &'static str {
 
 /// Checks the shape of a card (digits, Luhn, expiry, code) as any gateway would first.
 pub fn check_card(card: &CardInput, now: OffsetDateTime) -> Result<String> {
-    let digits: String = card.number.chars().filter(|c| *c != ' ' && *c != '-').collect();
+    let digits: String = card
+        .number
+        .chars()
+        .filter(|c| *c != ' ' && *c != '-')
+        .collect();
     let mut errors = Vec::new();
     if !(12..=19).contains(&digits.len()) || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        errors.push(FieldError::new("card.number", "invalid_card_number", "must be 12 to 19 digits"));
+        errors.push(FieldError::new(
+            "card.number",
+            "invalid_card_number",
+            "must be 12 to 19 digits",
+        ));
     } else if !luhn_ok(&digits) {
-        errors.push(FieldError::new("card.number", "invalid_card_number", "is not a valid card number"));
+        errors.push(FieldError::new(
+            "card.number",
+            "invalid_card_number",
+            "is not a valid card number",
+        ));
     }
     if !(1..=12).contains(&card.exp_month) {
-        errors.push(FieldError::new("card.exp_month", "out_of_range", "must be 1 to 12"));
+        errors.push(FieldError::new(
+            "card.exp_month",
+            "out_of_range",
+            "must be 1 to 12",
+        ));
     } else {
         let (y, m) = (i32::from(card.exp_year), i32::from(card.exp_month));
         let (ny, nm) = (now.year(), i32::from(u8::from(now.month())));
         if y < ny || (y == ny && m < nm) {
-            errors.push(FieldError::new("card.exp_year", "card_expired", "the card has expired"));
+            errors.push(FieldError::new(
+                "card.exp_year",
+                "card_expired",
+                "the card has expired",
+            ));
         } else if y > ny + 25 {
-            errors.push(FieldError::new("card.exp_year", "out_of_range", "is too far in the future"));
+            errors.push(FieldError::new(
+                "card.exp_year",
+                "out_of_range",
+                "is too far in the future",
+            ));
         }
     }
     if !(3..=4).contains(&card.cvc.len()) || !card.cvc.bytes().all(|b| b.is_ascii_digit()) {
-        errors.push(FieldError::new("card.cvc", "invalid_cvc", "must be 3 or 4 digits"));
+        errors.push(FieldError::new(
+            "card.cvc",
+            "invalid_cvc",
+            "must be 3 or 4 digits",
+        ));
     }
     if errors.is_empty() {
         Ok(digits)
@@ -176,7 +208,13 @@ impl CardGateway for TestGateway {
                 .strip_prefix("tok_test_")
                 .and_then(|rest| rest.rsplit_once('_'))
                 .map(|(s, _)| s)
-                .ok_or_else(|| Error::invalid("payment_method_id", "invalid_token", "not a test gateway token"))?;
+                .ok_or_else(|| {
+                    Error::invalid(
+                        "payment_method_id",
+                        "invalid_token",
+                        "not a test gateway token",
+                    )
+                })?;
             let id = format!("ch_test_{}", hex::encode(rand::random::<[u8; 12]>()));
             Ok(match scenario {
                 "success" => Charge::Succeeded { charge_id: id },
@@ -188,9 +226,7 @@ impl CardGateway for TestGateway {
                 },
                 "confirm" => Charge::RequiresConfirmation {
                     charge_id: format!("{id}_3ds"),
-                    message: format!(
-                        "test gateway: confirm with code {TEST_CONFIRMATION_CODE}"
-                    ),
+                    message: format!("test gateway: confirm with code {TEST_CONFIRMATION_CODE}"),
                 },
                 _ => {
                     return Err(Error::Unavailable {
@@ -263,8 +299,12 @@ pub fn verify_callback(
     now: OffsetDateTime,
     tolerance_secs: u64,
 ) -> std::result::Result<(), CallbackRefusal> {
-    let ts: i64 = timestamp.trim().parse().map_err(|_| CallbackRefusal::Missing)?;
-    let sig = hex::decode(signature.trim().trim_start_matches("v1=")).map_err(|_| CallbackRefusal::BadSignature)?;
+    let ts: i64 = timestamp
+        .trim()
+        .parse()
+        .map_err(|_| CallbackRefusal::Missing)?;
+    let sig = hex::decode(signature.trim().trim_start_matches("v1="))
+        .map_err(|_| CallbackRefusal::BadSignature)?;
     let key = hmac::Key::new(hmac::HMAC_SHA256, secret.as_bytes());
     let mut msg = ts.to_string().into_bytes();
     msg.push(b'.');
@@ -300,6 +340,7 @@ pub fn hosted_redirect_url(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 
@@ -319,13 +360,17 @@ mod tests {
         }
         assert!(!luhn_ok("4242424242424241"));
         let now = OffsetDateTime::now_utc();
-        let t = TestGateway.tokenize(&card("4242 4242 4242 4242"), now).unwrap();
+        let t = TestGateway
+            .tokenize(&card("4242 4242 4242 4242"), now)
+            .unwrap();
         assert_eq!(t.card.last4, "4242");
         assert_eq!(t.card.brand, "visa");
         assert!(!t.token.contains("4242424242424242"));
         assert!(!t.fingerprint.contains("4242424242424242"));
         // A real-looking card is refused: the test gateway never handles real cards.
-        let e = TestGateway.tokenize(&card("4111111111111111"), now).unwrap_err();
+        let e = TestGateway
+            .tokenize(&card("4111111111111111"), now)
+            .unwrap_err();
         assert!(matches!(e, Error::Validation(ref f) if f[0].code == "test_card_required"));
         let mut old = card("4242424242424242");
         old.exp_year = 2001;
@@ -340,9 +385,19 @@ mod tests {
         let secret = "s".repeat(32);
         let body = br#"{"event_id":"e1"}"#;
         let sig = sign_callback(&secret, ts, body);
-        assert_eq!(verify_callback(&secret, &ts.to_string(), &sig, body, now, 300), Ok(()));
         assert_eq!(
-            verify_callback(&secret, &ts.to_string(), &format!("v1={sig}"), body, now, 300),
+            verify_callback(&secret, &ts.to_string(), &sig, body, now, 300),
+            Ok(())
+        );
+        assert_eq!(
+            verify_callback(
+                &secret,
+                &ts.to_string(),
+                &format!("v1={sig}"),
+                body,
+                now,
+                300
+            ),
             Ok(())
         );
         assert_eq!(

@@ -9,8 +9,8 @@
 //! escrow:O +X`; the order service later moves escrow to `vendor_pending:V` and
 //! `platform_commission`.
 
-use crate::auth::{UserId, VendorId};
 use crate::auth::kv::open_ro;
+use crate::auth::{UserId, VendorId};
 use crate::error::{Error, Result};
 use crate::money::{Currency, Money};
 use crate::store::codec;
@@ -150,7 +150,9 @@ pub fn validate(entry: &JournalEntry) -> Result<()> {
     }
     for (cur, sum) in sums {
         if sum != 0 {
-            return Err(unbalanced(format!("postings in {cur} sum to {sum}, not zero")));
+            return Err(unbalanced(format!(
+                "postings in {cur} sum to {sum}, not zero"
+            )));
         }
     }
     Ok(())
@@ -224,13 +226,19 @@ pub fn balance(rtx: &ReadTransaction, account: &Account, currency: Currency) -> 
     let Some(t) = open_ro(rtx, ACCOUNT_TO_BALANCE)? else {
         return Ok(Money::zero(currency));
     };
-    Ok(Money::new(read_balance(&t, &balance_key(account, currency))?, currency))
+    Ok(Money::new(
+        read_balance(&t, &balance_key(account, currency))?,
+        currency,
+    ))
 }
 
 /// [`balance`] inside a write transaction (sees the transaction's own postings).
 pub fn balance_in(tx: &WriteTransaction, account: &Account, currency: Currency) -> Result<Money> {
     let t = tx.open_table(ACCOUNT_TO_BALANCE)?;
-    Ok(Money::new(read_balance(&t, &balance_key(account, currency))?, currency))
+    Ok(Money::new(
+        read_balance(&t, &balance_key(account, currency))?,
+        currency,
+    ))
 }
 
 /// Every non-zero balance of an account, one per currency.
@@ -318,7 +326,11 @@ pub fn history(
         let id = JournalId::from_bytes(id_bytes);
         let e: StoredEntry = match journal.get(id_bytes.as_slice())? {
             Some(raw) => codec::decode(raw.value())?,
-            None => return Err(Error::Storage(format!("posting without journal entry {id}"))),
+            None => {
+                return Err(Error::Storage(format!(
+                    "posting without journal entry {id}"
+                )));
+            }
         };
         out.push(HistoryLine {
             journal_id: id,
@@ -360,7 +372,9 @@ pub fn verify(rtx: &ReadTransaction, report: &mut crate::check::Report) -> Resul
             bad.push(format!("{}: {err}", e.id));
         }
         for p in &e.postings {
-            let s = sums.entry(balance_key(&p.account, p.amount.currency)).or_insert(0);
+            let s = sums
+                .entry(balance_key(&p.account, p.amount.currency))
+                .or_insert(0);
             *s = s.saturating_add(p.amount.amount);
         }
     }
@@ -385,14 +399,19 @@ pub fn verify(rtx: &ReadTransaction, report: &mut crate::check::Report) -> Resul
         stored.insert(k.value().to_string(), v.value());
     }
     let mut mismatches = Vec::new();
-    let names: std::collections::BTreeSet<&String> =
-        sums.keys().chain(stored.keys()).chain(indexed.keys()).collect();
+    let names: std::collections::BTreeSet<&String> = sums
+        .keys()
+        .chain(stored.keys())
+        .chain(indexed.keys())
+        .collect();
     for name in names {
         let j = sums.get(name).copied().unwrap_or(0);
         let s = stored.get(name).copied().unwrap_or(0);
         let i = indexed.get(name).copied().unwrap_or(0);
         if j != s || i != s {
-            mismatches.push(format!("{name} stores {s}, journal says {j}, postings say {i}"));
+            mismatches.push(format!(
+                "{name} stores {s}, journal says {j}, postings say {i}"
+            ));
         }
     }
     match mismatches.first() {
@@ -409,6 +428,7 @@ pub fn verify(rtx: &ReadTransaction, report: &mut crate::check::Report) -> Resul
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
     use redb::ReadableDatabase;
@@ -460,22 +480,35 @@ mod tests {
         let w = Account::Wallet(user);
         let c = Account::Clearing("card".into());
         let tx = db.begin_write().unwrap();
-        post(&tx, entry(vec![(c.clone(), eur(-1000)), (w.clone(), eur(1000))])).unwrap();
-        let e = post(&tx, entry(vec![(w.clone(), eur(-1001)), (Account::Refunds, eur(1001))]))
-            .unwrap_err();
+        post(
+            &tx,
+            entry(vec![(c.clone(), eur(-1000)), (w.clone(), eur(1000))]),
+        )
+        .unwrap();
+        let e = post(
+            &tx,
+            entry(vec![(w.clone(), eur(-1001)), (Account::Refunds, eur(1001))]),
+        )
+        .unwrap_err();
         assert_eq!(e.code(), "insufficient_funds");
-        post(&tx, entry(vec![(w.clone(), eur(-400)), (Account::Refunds, eur(400))])).unwrap();
+        post(
+            &tx,
+            entry(vec![(w.clone(), eur(-400)), (Account::Refunds, eur(400))]),
+        )
+        .unwrap();
         tx.commit().unwrap();
         let rtx = db.begin_read().unwrap();
         assert_eq!(balance(&rtx, &w, Currency::EUR).unwrap(), eur(600));
         assert_eq!(balance(&rtx, &c, Currency::EUR).unwrap(), eur(-1000));
         let (lines, more) = history(&rtx, &w, Currency::EUR, None, 10).unwrap();
         assert!(!more);
-        assert_eq!(lines.iter().map(|l| l.amount.amount).collect::<Vec<_>>(), vec![-400, 1000]);
+        assert_eq!(
+            lines.iter().map(|l| l.amount.amount).collect::<Vec<_>>(),
+            vec![-400, 1000]
+        );
         let (page, more) = history(&rtx, &w, Currency::EUR, None, 1).unwrap();
         assert!(more);
-        let (rest, _) =
-            history(&rtx, &w, Currency::EUR, Some(page[0].journal_id), 10).unwrap();
+        let (rest, _) = history(&rtx, &w, Currency::EUR, Some(page[0].journal_id), 10).unwrap();
         assert_eq!(rest.len(), 1);
         assert_eq!(rest[0].amount, eur(1000));
         let mut report = crate::check::Report::default();

@@ -5,8 +5,8 @@
 
 use super::model::{CardSummary, PaymentMethodId};
 use crate::auth::UserId;
-use crate::auth::kv::open_ro;
 use crate::auth::keys::{ensure_private_dir, read_private_file, write_private_file};
+use crate::auth::kv::open_ro;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::store::codec;
@@ -66,7 +66,10 @@ impl FieldKeys {
         let mut current = String::new();
         for f in files {
             if f.alg != "A256GCM" {
-                return Err(Error::Internal(format!("field key {}: unsupported alg {}", f.kid, f.alg)));
+                return Err(Error::Internal(format!(
+                    "field key {}: unsupported alg {}",
+                    f.kid, f.alg
+                )));
             }
             let raw = URL_SAFE_NO_PAD
                 .decode(f.key.as_bytes())
@@ -125,7 +128,9 @@ impl FieldKeys {
                 Aad::from(aad(record_id, field)),
                 &mut buf,
             )
-            .map_err(|_| Error::Storage("sealed field does not verify (tampered or moved)".into()))?;
+            .map_err(|_| {
+                Error::Storage("sealed field does not verify (tampered or moved)".into())
+            })?;
         Ok(plain.to_vec())
     }
 }
@@ -154,7 +159,8 @@ fn write_field_key(dir: &Path, k: &FieldKeyFile) -> Result<()> {
 
 fn read_field_keys(dir: &Path) -> Result<Vec<FieldKeyFile>> {
     let mut out = Vec::new();
-    let rd = std::fs::read_dir(dir).map_err(|e| Error::Internal(format!("{}: {e}", dir.display())))?;
+    let rd =
+        std::fs::read_dir(dir).map_err(|e| Error::Internal(format!("{}: {e}", dir.display())))?;
     for entry in rd {
         let entry = entry.map_err(|e| Error::Internal(format!("{}: {e}", dir.display())))?;
         let name = entry.file_name().to_string_lossy().to_string();
@@ -283,14 +289,17 @@ pub fn of_user(rtx: &ReadTransaction, user: UserId) -> Result<Vec<SavedMethod>> 
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 
     #[test]
     fn seal_round_trip_binds_record_and_field_and_survives_rotation() {
         let dir = tempfile::tempdir().unwrap();
-        let mut config = Config::default();
-        config.data_dir = dir.path().to_path_buf();
+        let config = Config {
+            data_dir: dir.path().to_path_buf(),
+            ..Config::default()
+        };
         let now = OffsetDateTime::now_utc();
         let keys = FieldKeys::load(&config.keys_dir(), now).unwrap();
         let id = PaymentMethodId::new().to_bytes();

@@ -6,14 +6,18 @@
 
 pub mod api;
 pub mod audit;
+pub mod completions;
 pub mod flows;
 pub mod fraud;
 pub mod gateway;
+pub mod intake;
 pub mod ledger;
 pub mod methods;
 pub mod model;
 pub mod providers;
 pub mod queries;
+pub mod refunds;
+pub mod saved_methods;
 pub mod store;
 
 use crate::auth::UserId;
@@ -28,19 +32,26 @@ use redb::WriteTransaction;
 use std::sync::{Arc, OnceLock};
 use uuid::Uuid;
 
-pub use flows::{InitiateInput, RefundInput, confirm, initiate, refund};
+pub use flows::{InitiateInput, confirm, initiate};
 pub use methods::rotate_field_key;
+pub use refunds::{RefundInput, refund};
 
 /// How the order service plugs in. Both calls run inside the payment's own write
 /// transaction, so an order and its payment always agree.
 pub trait OrderPayments: Send + Sync {
     /// What `payer` owes for `order_id` now. `NotFound` if the order is not the payer's,
     /// a `Conflict` if it cannot be paid (already paid, cancelled).
-    fn amount_due(&self, tx: &WriteTransaction, order_id: Uuid, payer: UserId) -> Result<AmountDue>;
+    fn amount_due(&self, tx: &WriteTransaction, order_id: Uuid, payer: UserId)
+    -> Result<AmountDue>;
     /// Told what happened to a payment of the order. On `Succeeded` the money sits in
     /// `ledger::Account::OrderEscrow(order_id)`, for the order service to share out; on
     /// `Refunded` it came out of `ledger::Account::Refunds`, for it to recover.
-    fn on_payment_result(&self, tx: &mut Tx<'_>, order_id: Uuid, outcome: &PaymentOutcome) -> Result<()>;
+    fn on_payment_result(
+        &self,
+        tx: &mut Tx<'_>,
+        order_id: Uuid,
+        outcome: &PaymentOutcome,
+    ) -> Result<()>;
 }
 
 /// What the payment service keeps for the life of the process.
@@ -102,12 +113,19 @@ impl PaymentsState {
     /// The provider for a method, or a field error naming why it cannot be used.
     pub fn provider(&self, method: Method) -> Result<Arc<dyn PaymentProvider>> {
         let unavailable = |what: &str| {
-            Error::invalid("method", "method_unavailable", format!("{what} is not enabled on this store"))
+            Error::invalid(
+                "method",
+                "method_unavailable",
+                format!("{what} is not enabled on this store"),
+            )
         };
         Ok(match method {
             Method::Wallet => Arc::new(WalletProvider),
             Method::Cod => Arc::new(CodProvider),
-            Method::Card => self.card.clone().ok_or_else(|| unavailable("card payment"))?,
+            Method::Card => self
+                .card
+                .clone()
+                .ok_or_else(|| unavailable("card payment"))?,
             Method::Hosted => self
                 .hosted
                 .clone()
@@ -118,7 +136,11 @@ impl PaymentsState {
 
 /// `souk check`: the ledger balances, every account equals its postings, and the audit
 /// chain verifies (naming its first broken entry).
-pub fn check(config: &Config, rtx: &redb::ReadTransaction, report: &mut crate::check::Report) -> Result<()> {
+pub fn check(
+    config: &Config,
+    rtx: &redb::ReadTransaction,
+    report: &mut crate::check::Report,
+) -> Result<()> {
     ledger::verify(rtx, report)?;
     let key = audit::AuditKey::load(&config.keys_dir())?;
     let Some(key) = key else {

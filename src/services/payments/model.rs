@@ -256,10 +256,19 @@ pub struct AmountDue {
 #[derive(Debug, Clone, PartialEq)]
 pub enum PaymentOutcome {
     /// Captured: the money sits in `escrow:<order>` for the order service to share out.
-    Succeeded { payment_id: PaymentId, amount: Money },
-    Failed { payment_id: PaymentId, reason: String },
+    Succeeded {
+        payment_id: PaymentId,
+        amount: Money,
+    },
+    Failed {
+        payment_id: PaymentId,
+        reason: String,
+    },
     /// Cash on delivery accepted: the order may proceed unpaid.
     Deferred { payment_id: PaymentId },
     /// Money went back to the payer out of `refunds`; the order service recovers it.
-    Refunded { payment_id: PaymentId, amount: Money },
+    Refunded {
+        payment_id: PaymentId,
+        amount: Money,
+    },
 }

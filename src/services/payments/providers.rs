@@ -18,8 +18,12 @@ use std::time::Duration;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Step {
     /// The money moved: post the capture entry from the provider's account.
-    Captured { provider_ref: Option<String> },
-    Declined { reason: String },
+    Captured {
+        provider_ref: Option<String>,
+    },
+    Declined {
+        reason: String,
+    },
     /// The payment waits for someone: the payer, the provider, or a person with cash.
     Waiting {
         status: Status,
@@ -73,7 +77,10 @@ impl PaymentProvider for WalletProvider {
 }
 
 fn nothing_to_confirm() -> Error {
-    Error::conflict("not_awaiting_confirmation", "this payment is not waiting for a confirmation")
+    Error::conflict(
+        "not_awaiting_confirmation",
+        "this payment is not waiting for a confirmation",
+    )
 }
 
 /// Cards through a gateway, each call under a timeout and the breaker.
@@ -98,8 +105,10 @@ impl CardProvider {
                 retry_after_secs: 5,
             }),
         };
-        self.breaker
-            .record(!matches!(r, Err(Error::Unavailable { .. }) | Err(Error::Internal(_))));
+        self.breaker.record(!matches!(
+            r,
+            Err(Error::Unavailable { .. }) | Err(Error::Internal(_))
+        ));
         r
     }
 
@@ -174,7 +183,13 @@ impl PaymentProvider for HostedProvider {
         Some(Step::Waiting {
             status: Status::RequiresRedirect,
             action: NextAction::Redirect {
-                url: super::gateway::hosted_redirect_url(&self.url, &self.secret, p.id, p.amount, &return_url),
+                url: super::gateway::hosted_redirect_url(
+                    &self.url,
+                    &self.secret,
+                    p.id,
+                    p.amount,
+                    &return_url,
+                ),
             },
             provider_ref: Some(p.id.to_string()),
         })

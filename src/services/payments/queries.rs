@@ -17,7 +17,7 @@ use serde::Serialize;
 #[derive(Debug, Serialize)]
 #[serde(untagged)]
 pub enum PaymentAnswer {
-    Full(PaymentView),
+    Full(Box<PaymentView>),
     Vendor(VendorPaymentView),
 }
 
@@ -25,7 +25,10 @@ pub fn payment(state: &AppState, p: &Principal, id: PaymentId) -> Result<Payment
     let rtx = state.store.read()?;
     let pay = store::get(&rtx, id)?.ok_or_else(|| Error::not_found("payment"))?;
     if p.is_admin() || pay.payer == p.user_id {
-        return Ok(PaymentAnswer::Full(PaymentView::of(&pay, p.is_admin())));
+        return Ok(PaymentAnswer::Full(Box::new(PaymentView::of(
+            &pay,
+            p.is_admin(),
+        ))));
     }
     if let Some(v) = p.vendor_id
         && let Some((_, share)) = pay.vendor_shares.iter().find(|(s, _)| *s == v)
@@ -61,13 +64,21 @@ pub fn wallet_balance(state: &AppState, p: &Principal) -> Result<WalletBalance> 
 }
 
 /// The wallet's postings, newest first, each with its journal reference.
-pub fn wallet_transactions(state: &AppState, p: &Principal, q: &PageQuery) -> Result<Page<HistoryLine>> {
+pub fn wallet_transactions(
+    state: &AppState,
+    p: &Principal,
+    q: &PageQuery,
+) -> Result<Page<HistoryLine>> {
     let limit = q.limit()?;
     let before = q.cursor_uuid()?.map(JournalId);
     let cur = Currency::parse(&state.config.payments.currency).unwrap_or(Currency::EUR);
     let rtx = state.store.read()?;
     let (items, more) = ledger::history(&rtx, &Account::Wallet(p.user_id), cur, before, limit)?;
-    let next_cursor = if more { items.last().map(|l| l.journal_id.to_string()) } else { None };
+    let next_cursor = if more {
+        items.last().map(|l| l.journal_id.to_string())
+    } else {
+        None
+    };
     Ok(Page { items, next_cursor })
 }
 
@@ -77,17 +88,28 @@ pub fn methods(state: &AppState, p: &Principal) -> Result<Page<MethodView>> {
         .iter()
         .map(MethodView::from)
         .collect();
-    Ok(Page { items, next_cursor: None })
+    Ok(Page {
+        items,
+        next_cursor: None,
+    })
 }
 
 /// Payments the fraud rules hold, oldest first (admin).
-pub fn review_queue(state: &AppState, admin: &Principal, q: &PageQuery) -> Result<Page<PaymentView>> {
+pub fn review_queue(
+    state: &AppState,
+    admin: &Principal,
+    q: &PageQuery,
+) -> Result<Page<PaymentView>> {
     admin.require_admin()?;
     let limit = q.limit()?;
     let after = q.cursor_uuid()?.map(PaymentId);
     let rtx = state.store.read()?;
     let (list, more) = store::in_review(&rtx, after, limit)?;
-    let next_cursor = if more { list.last().map(|p| p.id.to_string()) } else { None };
+    let next_cursor = if more {
+        list.last().map(|p| p.id.to_string())
+    } else {
+        None
+    };
     Ok(Page {
         items: list.iter().map(|p| PaymentView::of(p, true)).collect(),
         next_cursor,
@@ -95,17 +117,29 @@ pub fn review_queue(state: &AppState, admin: &Principal, q: &PageQuery) -> Resul
 }
 
 /// The audit trail, oldest first; the cursor is the last sequence number seen (admin).
-pub fn audit_trail(state: &AppState, admin: &Principal, q: &PageQuery) -> Result<Page<audit::AuditEntry>> {
+pub fn audit_trail(
+    state: &AppState,
+    admin: &Principal,
+    q: &PageQuery,
+) -> Result<Page<audit::AuditEntry>> {
     admin.require_admin()?;
     let limit = q.limit()?;
     let after = match q.cursor.as_deref() {
         None | Some("") => 0,
         Some(c) => c.parse::<u64>().map_err(|_| {
-            Error::invalid("cursor", "invalid_cursor", "is not a cursor this list gave out")
+            Error::invalid(
+                "cursor",
+                "invalid_cursor",
+                "is not a cursor this list gave out",
+            )
         })?,
     };
     let rtx = state.store.read()?;
     let (items, more) = audit::page(&rtx, after, limit)?;
-    let next_cursor = if more { items.last().map(|e| e.seq.to_string()) } else { None };
+    let next_cursor = if more {
+        items.last().map(|e| e.seq.to_string())
+    } else {
+        None
+    };
     Ok(Page { items, next_cursor })
 }

@@ -40,7 +40,11 @@ pub fn put(tx: &WriteTransaction, p: &Payment) -> Result<()> {
 }
 
 /// Payments held for review, oldest first, after `after`.
-pub fn in_review(rtx: &ReadTransaction, after: Option<PaymentId>, limit: usize) -> Result<(Vec<Payment>, bool)> {
+pub fn in_review(
+    rtx: &ReadTransaction,
+    after: Option<PaymentId>,
+    limit: usize,
+) -> Result<(Vec<Payment>, bool)> {
     let Some(t) = open_ro(rtx, REVIEW_PAYMENT_ID_TO_UNIT)? else {
         return Ok((Vec::new(), false));
     };
@@ -66,7 +70,11 @@ pub fn in_review(rtx: &ReadTransaction, after: Option<PaymentId>, limit: usize) 
 }
 
 /// Records a provider event id; false if it was seen before.
-pub fn claim_provider_event(tx: &WriteTransaction, event_id: &str, payment: PaymentId) -> Result<bool> {
+pub fn claim_provider_event(
+    tx: &WriteTransaction,
+    event_id: &str,
+    payment: PaymentId,
+) -> Result<bool> {
     let mut t = tx.open_table(PROVIDER_EVENT_TO_PAYMENT_ID)?;
     if t.get(event_id)?.is_some() {
         return Ok(false);
