@@ -19,6 +19,8 @@ pub struct AppState {
     pub mailer: Arc<crate::mail::Mailer>,
     /// Payment providers, field-encryption and audit keys, the order-payment hook.
     pub payments: Arc<crate::services::payments::PaymentsState>,
+    /// The product search index (swapped whole by a rebuild) and its indexer's channel.
+    pub search: Arc<crate::services::search::SearchState>,
     /// `Idempotency-Key` requests still running in this process.
     pub idempotency: Arc<crate::http::idempotency::InFlight>,
 }
@@ -43,6 +45,7 @@ impl App {
         let auth = Arc::new(crate::auth::AuthState::new(&config, clock.now())?);
         let mailer = Arc::new(crate::mail::Mailer::new(&config)?);
         let payments = Arc::new(crate::services::payments::PaymentsState::new(&config, &clock)?);
+        let search = crate::services::search::SearchState::open(&config)?;
         Ok(App {
             state: AppState {
                 config: Arc::new(config),
@@ -51,6 +54,7 @@ impl App {
                 auth,
                 mailer,
                 payments,
+                search,
                 idempotency: Arc::default(),
             },
         })
@@ -61,6 +65,8 @@ impl App {
 /// connect, and on SIGTERM/SIGINT drains requests, flushes the relay and closes the store.
 pub async fn serve(config: Config) -> Result<()> {
     let app = App::open(config)?;
+    // Search answers 503 until a missing index is rebuilt; nothing else waits for it.
+    let search_indexer = crate::services::search::start(&app.state)?;
     let server = crate::http::server::Server::start(app.state.clone()).await?;
     // Scripts (and the crash test) read this line to learn the port when listening on :0.
     println!("souk: listening on {}", server.url());
@@ -68,6 +74,7 @@ pub async fn serve(config: Config) -> Result<()> {
         println!("souk: certificate {} SHA-256 {fp}", path.display());
     }
     server.run_until(crate::http::server::shutdown_signal()).await?;
+    search_indexer.stop();
     app.state.store.close();
     tracing::info!("stopped cleanly");
     Ok(())

@@ -3,6 +3,7 @@
 
 pub mod catalog;
 pub mod payments;
+pub mod search;
 pub mod users;
 pub mod vendors;
 

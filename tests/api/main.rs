@@ -7,3 +7,4 @@ mod http;
 mod payments;
 mod payments_more;
 mod payments_property;
+mod search;

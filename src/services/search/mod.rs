@@ -1,0 +1,254 @@
+//! Product search: a tantivy index under `data/search` fed from the event log (the catalog
+//! in redb is the truth, the index a rebuildable projection), and the queries over it.
+//! Nothing here speaks HTTP (see `api.rs`); nothing here writes the catalog.
+
+pub mod api;
+pub mod consumer;
+pub mod facets;
+pub mod index;
+pub mod query;
+pub mod request;
+pub mod suggest;
+
+use crate::app::AppState;
+use crate::config::{Config, SearchConfig};
+use crate::error::{Error, Result};
+use consumer::Command;
+pub use consumer::{IndexerHandle, ReindexReport};
+use index::{HitView, Live, Offsets};
+pub use request::{SearchRequest, Sort};
+use serde::Serialize;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock, mpsc};
+
+/// Facet names a request may ask for.
+pub const FACETS: &[&str] = &["category", "brand", "vendor", "price", "attributes"];
+
+/// Seconds a client is told to wait while the index is being built.
+const RETRY_AFTER_SECS: u64 = 5;
+
+/// What handlers and the indexer share: the live index (swapped whole on rebuild), the
+/// channel to the indexer and the click counts that feed popularity.
+pub struct SearchState {
+    pub config: SearchConfig,
+    /// `data/search`: holds `CURRENT` and the `index-*` directories.
+    pub root: PathBuf,
+    live: RwLock<Option<Arc<Live>>>,
+    commands: Mutex<Option<mpsc::Sender<Command>>>,
+    popularity: Mutex<HashMap<String, u64>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl SearchState {
+    /// Opens the live index if there is a usable one; otherwise search is unavailable
+    /// until the indexer (see [`start`]) has rebuilt it.
+    pub fn open(config: &Config) -> Result<Arc<SearchState>> {
+        let root = config.data_dir.join("search");
+        std::fs::create_dir_all(&root)
+            .map_err(|e| Error::Storage(format!("cannot create {}: {e}", root.display())))?;
+        let live = match index::current_dir(&root) {
+            Some(dir) => match Live::open(&dir) {
+                Ok((live, _)) => Some(Arc::new(live)),
+                Err(e) => {
+                    tracing::warn!(error = %e, "the search index will not open; it will be rebuilt");
+                    None
+                }
+            },
+            None => None,
+        };
+        Ok(Arc::new(SearchState {
+            config: config.search.clone(),
+            root,
+            live: RwLock::new(live),
+            commands: Mutex::new(None),
+            popularity: Mutex::new(HashMap::new()),
+        }))
+    }
+
+    /// Whether search answers (false while the index is first built).
+    pub fn ready(&self) -> bool {
+        self.current().is_some()
+    }
+
+    fn current(&self) -> Option<Arc<Live>> {
+        self.live.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub(crate) fn live(&self) -> Result<Arc<Live>> {
+        self.current().ok_or_else(|| Error::Unavailable {
+            message: "the search index is being built; try again shortly".into(),
+            retry_after_secs: RETRY_AFTER_SECS,
+        })
+    }
+
+    /// The live index and the log offsets its last commit recorded.
+    fn open_live(&self) -> Option<(Arc<Live>, Offsets)> {
+        let live = self.current()?;
+        let payload = live.index.load_metas().ok()?.payload?;
+        let offsets: Offsets = serde_json::from_str(&payload).ok()?;
+        Some((live, offsets))
+    }
+
+    fn install(&self, live: Arc<Live>) {
+        *self.live.write().unwrap_or_else(|p| p.into_inner()) = Some(live);
+    }
+
+    fn set_commands(&self, tx: mpsc::Sender<Command>) {
+        *lock(&self.commands) = Some(tx);
+    }
+
+    pub(crate) fn popularity_snapshot(&self) -> HashMap<String, u64> {
+        lock(&self.popularity).clone()
+    }
+
+    pub(crate) fn add_popularity(&self, product: &str, weight: u64) {
+        *lock(&self.popularity)
+            .entry(product.to_string())
+            .or_default() += weight;
+    }
+
+    /// Documents in the live index and how many distinct product ids they carry (equal
+    /// unless something indexed a product twice).
+    pub fn stats(&self) -> Result<IndexStats> {
+        let live = self.live()?;
+        let searcher = live.reader.searcher();
+        let mut ids = std::collections::HashSet::new();
+        let mut documents = 0u64;
+        for seg in searcher.segment_readers() {
+            let col = seg
+                .fast_fields()
+                .str("id")
+                .map_err(index::ts)?
+                .ok_or_else(|| Error::internal("index without ids"))?;
+            let mut s = String::new();
+            for doc in seg.doc_ids_alive() {
+                documents += 1;
+                for ord in col.term_ords(doc) {
+                    s.clear();
+                    if col.ord_to_str(ord, &mut s).unwrap_or(false) {
+                        ids.insert(s.clone());
+                    }
+                }
+            }
+        }
+        Ok(IndexStats {
+            documents,
+            distinct_ids: ids.len() as u64,
+            bytes: index::dir_size(&live.dir),
+        })
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct IndexStats {
+    pub documents: u64,
+    pub distinct_ids: u64,
+    pub bytes: u64,
+}
+
+/// Starts the indexer on the app's store and log (rebuilding first if needed).
+pub fn start(state: &AppState) -> Result<IndexerHandle> {
+    consumer::spawn(state.search.clone(), state.store.clone(), state.log.clone())
+}
+
+/// Rebuilds the index of a running app from redb in a new directory while the old one
+/// keeps answering, then swaps them.
+pub async fn reindex_live(state: &AppState) -> Result<ReindexReport> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let sender = lock(&state.search.commands).clone();
+    let Some(sender) = sender else {
+        return Err(Error::Unavailable {
+            message: "the search indexer is not running".into(),
+            retry_after_secs: RETRY_AFTER_SECS,
+        });
+    };
+    sender
+        .send(Command::Reindex(tx))
+        .map_err(|_| Error::internal("the search indexer stopped"))?;
+    rx.await
+        .map_err(|_| Error::internal("the search indexer stopped before answering"))?
+}
+
+/// `souk reindex`: rebuilds the index of a stopped Souk from redb into a new directory,
+/// then makes it the live one (the old one served until then and is removed after).
+pub fn reindex(config: &Config) -> Result<ReindexReport> {
+    let store = crate::store::Store::open(
+        &config.data_dir,
+        config.store.cache_mib,
+        config.store.group_commit_max,
+    )?;
+    let log = crate::log::EventLog::open(
+        &config.data_dir.join("log"),
+        &config.log,
+        crate::clock::Clock::default(),
+    )?;
+    let root = config.data_dir.join("search");
+    std::fs::create_dir_all(&root)
+        .map_err(|e| Error::Storage(format!("cannot create {}: {e}", root.display())))?;
+    let result = consumer::build(
+        &store,
+        &log,
+        &root,
+        config.search.writer_memory_mib,
+        &HashMap::new(),
+    );
+    store.close();
+    let (live, _, report) = result?;
+    index::set_current(&root, &live.dir)?;
+    index::remove_stale(&root, &live.dir);
+    Ok(report)
+}
+
+/// One hit as the API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Hit {
+    #[serde(flatten)]
+    pub view: HitView,
+    /// The description around the matched words, HTML-escaped, matches in `<b>`.
+    pub snippet: String,
+    pub score: f32,
+}
+
+/// The query as the engine understood it.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Understood {
+    pub words: Vec<UnderstoodWord>,
+    pub phrases: Vec<String>,
+    pub excluded: Vec<String>,
+    pub last_word_prefix: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct UnderstoodWord {
+    pub input: String,
+    /// Indexed words it matched (itself, completions, corrections), best first.
+    pub matches: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SearchAnswer {
+    pub query_id: String,
+    pub items: Vec<Hit>,
+    pub total: u64,
+    /// Always true: every match is counted.
+    pub total_exact: bool,
+    pub next_cursor: Option<String>,
+    pub facets: serde_json::Map<String, serde_json::Value>,
+    pub query: Understood,
+}
+
+/// Runs a search. `affinity` (categories and brands the signed-in shopper showed interest
+/// in) only reorders hits.
+pub fn search(
+    state: &AppState,
+    req: &SearchRequest,
+    affinity: &request::Affinity,
+) -> Result<SearchAnswer> {
+    let live = state.search.live()?;
+    let rtx = state.store.read()?;
+    request::run(&state.search, &live, &rtx, req, affinity)
+}
