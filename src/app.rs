@@ -67,6 +67,8 @@ pub async fn serve(config: Config) -> Result<()> {
     let app = App::open(config)?;
     // Search answers 503 until a missing index is rebuilt; nothing else waits for it.
     let search_indexer = crate::services::search::start(&app.state)?;
+    // Payment results, payment timeouts, completions and refund retries of orders.
+    let order_timers = crate::services::orders::start(&app.state);
     let server = crate::http::server::Server::start(app.state.clone()).await?;
     // Scripts (and the crash test) read this line to learn the port when listening on :0.
     println!("souk: listening on {}", server.url());
@@ -74,6 +76,7 @@ pub async fn serve(config: Config) -> Result<()> {
         println!("souk: certificate {} SHA-256 {fp}", path.display());
     }
     server.run_until(crate::http::server::shutdown_signal()).await?;
+    drop(order_timers);
     search_indexer.stop();
     app.state.store.close();
     tracing::info!("stopped cleanly");

@@ -23,6 +23,7 @@ pub struct Config {
     pub mail: MailConfig,
     pub catalog: CatalogConfig,
     pub payments: PaymentsConfig,
+    pub orders: OrdersConfig,
     pub search: SearchConfig,
 }
 
@@ -516,6 +517,93 @@ impl PaymentsConfig {
     }
 }
 
+/// Carts, orders and the checkout saga (`[orders]`). Money amounts are minor units of
+/// `catalog.currency`; rates are basis points (100 = 1 %).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OrdersConfig {
+    /// Most units of one variant in one cart line.
+    pub max_line_quantity: i64,
+    /// Most lines in one cart.
+    pub max_cart_lines: usize,
+    /// An order not paid this long after checkout is cancelled and its stock released.
+    pub payment_timeout_secs: u64,
+    /// How long after delivery a buyer may ask to return goods; the order completes
+    /// (and vendors' money becomes available) once it has passed.
+    pub return_window_days: u64,
+    /// Flat shipping charged per vendor in an order, unless that vendor's part reaches
+    /// `free_shipping_threshold` (0 = never free).
+    pub shipping_flat: i64,
+    pub free_shipping_threshold: i64,
+    /// Whether catalog prices already include tax (true: tax is shown as the part of the
+    /// price it is) or tax is added on top (false).
+    pub prices_include_tax: bool,
+    /// Tax rate for shipping countries not listed in `tax_rates`.
+    pub default_tax_rate_bp: u32,
+    /// Tax rate per shipping country (ISO 3166 alpha-2 code).
+    pub tax_rates: std::collections::BTreeMap<String, u32>,
+    /// The platform's commission on each vendor's goods, frozen into an order at checkout.
+    pub commission_rate_bp: u32,
+    /// How often the timer worker looks for timers that fell due.
+    pub timer_interval_secs: u64,
+}
+
+impl Default for OrdersConfig {
+    fn default() -> Self {
+        Self {
+            max_line_quantity: 99,
+            max_cart_lines: 100,
+            payment_timeout_secs: 15 * 60,
+            return_window_days: 14,
+            shipping_flat: 490,
+            free_shipping_threshold: 5000,
+            prices_include_tax: true,
+            default_tax_rate_bp: 2000,
+            tax_rates: std::collections::BTreeMap::new(),
+            commission_rate_bp: 1000,
+            timer_interval_secs: 5,
+        }
+    }
+}
+
+impl OrdersConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if !(1..=10_000).contains(&self.max_line_quantity) {
+            return Err(key_error("orders.max_line_quantity", "must be between 1 and 10000"));
+        }
+        if !(1..=1000).contains(&self.max_cart_lines) {
+            return Err(key_error("orders.max_cart_lines", "must be between 1 and 1000"));
+        }
+        if !(60..=7 * 86400).contains(&self.payment_timeout_secs) {
+            return Err(key_error("orders.payment_timeout_secs", "must be between 60 and 604800"));
+        }
+        if self.return_window_days > 365 {
+            return Err(key_error("orders.return_window_days", "must be at most 365"));
+        }
+        if self.shipping_flat < 0 || self.free_shipping_threshold < 0 {
+            return Err(key_error("orders.shipping_flat", "shipping amounts must not be negative"));
+        }
+        if self.default_tax_rate_bp > 10_000 {
+            return Err(key_error("orders.default_tax_rate_bp", "must be at most 10000"));
+        }
+        for (country, rate) in &self.tax_rates {
+            if country.len() != 2 || !country.bytes().all(|b| b.is_ascii_uppercase()) {
+                return Err(key_error("orders.tax_rates", format!("{country:?} is not a two-letter upper-case country code")));
+            }
+            if *rate > 10_000 {
+                return Err(key_error("orders.tax_rates", format!("the rate of {country} must be at most 10000")));
+            }
+        }
+        if self.commission_rate_bp > 10_000 {
+            return Err(key_error("orders.commission_rate_bp", "must be at most 10000"));
+        }
+        if !(1..=3600).contains(&self.timer_interval_secs) {
+            return Err(key_error("orders.timer_interval_secs", "must be between 1 and 3600"));
+        }
+        Ok(())
+    }
+}
+
 /// A string that never shows in logs or debug output.
 #[derive(Clone, Deserialize, PartialEq, Eq)]
 #[serde(transparent)]
@@ -550,6 +638,7 @@ impl Default for Config {
             mail: MailConfig::default(),
             catalog: CatalogConfig::default(),
             payments: PaymentsConfig::default(),
+            orders: OrdersConfig::default(),
             search: SearchConfig::default(),
         }
     }
@@ -770,6 +859,7 @@ impl Config {
         self.mail.validate()?;
         self.catalog.validate(self.http.body_limit_bytes)?;
         self.payments.validate()?;
+        self.orders.validate()?;
         self.search.validate()?;
         if !matches!(self.telemetry.format.as_str(), "json" | "pretty") {
             return Err(key_error("telemetry.format", "must be \"json\" or \"pretty\""));

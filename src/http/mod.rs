@@ -56,6 +56,7 @@ fn api_v1() -> Router<AppState> {
         .merge(crate::services::vendors::api::router())
         .merge(crate::services::catalog::api::router())
         .merge(crate::services::payments::api::router())
+        .merge(crate::services::orders::api::router())
         .merge(crate::services::search::api::router())
 }
 

@@ -2,6 +2,7 @@
 //! `model.rs`, tables in `store.rs`, JSON routes in `api.rs`. Also the list shape they share.
 
 pub mod catalog;
+pub mod orders;
 pub mod payments;
 pub mod search;
 pub mod users;

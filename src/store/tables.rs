@@ -125,3 +125,21 @@ pub const IDEMPOTENCY_KEY_TO_ANSWER: TableDefinition<&str, &[u8]> =
 /// Stored-at (unix seconds, big-endian) ++ scope key → (): expiry order of those answers.
 pub const IDEMPOTENCY_EXPIRY_TO_UNIT: TableDefinition<&[u8], ()> =
     TableDefinition::new("idempotency_expiry");
+
+// --- carts, orders and the checkout saga (src/services/orders) ---
+
+/// Cart owner (`u` ++ user id, or `g` ++ SHA-256 of a guest cart token) → cart.
+pub const CART_OWNER_TO_CART: TableDefinition<&[u8], &[u8]> = TableDefinition::new("carts");
+/// Order id → order (with its vendor sub-orders and its history).
+pub const ORDER_ID_TO_ORDER: TableDefinition<&[u8], &[u8]> = TableDefinition::new("orders");
+/// User id ++ order id → (): a buyer's orders, oldest first.
+pub const USER_ORDER_TO_UNIT: TableDefinition<&[u8], ()> = TableDefinition::new("user_orders");
+/// Vendor id ++ sub-order id → order id: a vendor's sub-orders, oldest first.
+pub const VENDOR_SUB_ORDER_TO_ORDER_ID: TableDefinition<&[u8], &[u8]> =
+    TableDefinition::new("vendor_sub_orders");
+/// Sub-order id → order id.
+pub const SUB_ORDER_ID_TO_ORDER_ID: TableDefinition<&[u8], &[u8]> =
+    TableDefinition::new("sub_orders");
+/// Due time (unix seconds, big-endian) ++ order id ++ timer kind → timer: the saga's
+/// durable timers, scanned in due order.
+pub const DUE_AT_TO_TIMER: TableDefinition<&[u8], &[u8]> = TableDefinition::new("order_timers");

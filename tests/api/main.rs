@@ -4,6 +4,7 @@ mod catalog;
 mod catalog_stock;
 mod helpers;
 mod http;
+mod orders;
 mod payments;
 mod payments_more;
 mod payments_property;
