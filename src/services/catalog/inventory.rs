@@ -306,7 +306,9 @@ pub fn reserve(tx: &mut Tx<'_>, lines: &[ReserveLine], now: OffsetDateTime) -> R
         if product.variant(vid).is_none() {
             return Err(Error::not_found(format!("variant {vid} of product {pid}")));
         }
-        if product.status != ProductStatus::Active {
+        let vendor_active = crate::services::vendors::store::get_in(tx, product.vendor_id)?
+            .is_some_and(|v| v.status == crate::services::vendors::model::VendorStatus::Active);
+        if product.status != ProductStatus::Active || !vendor_active {
             return Err(Error::conflict(
                 "not_purchasable",
                 format!("\"{}\" is not for sale", product.title),

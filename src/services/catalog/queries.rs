@@ -9,7 +9,7 @@ use super::model::{
 };
 use super::store::{self, Sort};
 use crate::app::AppState;
-use crate::auth::{Principal, VendorId};
+use crate::auth::{Principal, VendorId, kv};
 use crate::error::{Error, Result};
 use crate::money::Money;
 use crate::services::vendors::model::{Vendor, VendorStatus};
@@ -62,6 +62,43 @@ fn category_views(rtx: &ReadTransaction) -> Result<Vec<CategoryView>> {
         .collect();
     out.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(out)
+}
+
+/// One category's view from its ancestors alone: what a product page needs, without
+/// reading the whole tree on every request.
+fn category_view_of(rtx: &ReadTransaction, id: CategoryId) -> Result<Option<CategoryView>> {
+    let Some(c) = store::category(rtx, id)? else {
+        return Ok(None);
+    };
+    let mut chain = vec![c.slug.clone()];
+    let mut cur = c.parent;
+    while let Some(pid) = cur {
+        let Some(parent) = store::category(rtx, pid)? else {
+            break;
+        };
+        if chain.len() > 64 {
+            break;
+        }
+        chain.push(parent.slug);
+        cur = parent.parent;
+    }
+    chain.reverse();
+    let product_count = match kv::open_ro(rtx, crate::store::tables::CATEGORY_ID_TO_ACTIVE_COUNT)? {
+        Some(t) => t
+            .get(id.to_bytes().as_slice())?
+            .map(|v| v.value())
+            .unwrap_or(0),
+        None => 0,
+    };
+    Ok(Some(CategoryView {
+        id: c.id,
+        name: c.name,
+        slug: c.slug,
+        parent: c.parent,
+        path: format!("/{}", chain.join("/")),
+        depth: chain.len() - 1,
+        product_count,
+    }))
 }
 
 /// The whole tree, parents before children (ordered by path).
@@ -271,9 +308,7 @@ pub fn product_for(
         return Err(Error::not_found("product"));
     }
     let inv = inventory::inventory(&rtx, p.id)?;
-    let category = category_views(&rtx)?
-        .into_iter()
-        .find(|c| c.id == p.category_id);
+    let category = category_view_of(&rtx, p.category_id)?;
     let etag = format!("\"{}.{}\"", p.version, inv.version);
     let view = ProductView {
         id: p.id,
