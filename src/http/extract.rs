@@ -256,6 +256,7 @@ fn field_error(path: &str, message: &str) -> FieldError {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
     use serde::Deserialize;

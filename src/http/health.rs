@@ -100,6 +100,7 @@ fn bearer_matches(headers: &HeaderMap, token: &Secret) -> bool {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 

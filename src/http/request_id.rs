@@ -64,6 +64,7 @@ impl std::fmt::Display for RequestId {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 

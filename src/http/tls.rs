@@ -204,6 +204,7 @@ fn write_atomically(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 

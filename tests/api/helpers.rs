@@ -1,7 +1,7 @@
 //! `spawn_app()`: a real Souk server in this process on a fresh data dir, port 0 and its
 //! own self-signed certificate, with a client that trusts only that certificate.
 
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use axum::Router;
 use serde::Serialize;
@@ -44,8 +44,10 @@ pub fn init_process() {
 /// The light configuration tests run with: loopback, port 0, self-signed TLS, a rate
 /// limit high enough never to trip by accident.
 pub fn test_config(data_dir: &Path) -> Config {
-    let mut c = Config::default();
-    c.data_dir = data_dir.to_path_buf();
+    let mut c = Config {
+        data_dir: data_dir.to_path_buf(),
+        ..Config::default()
+    };
     c.http.listen = SocketAddr::from(([127, 0, 0, 1], 0));
     c.http.shutdown_grace_secs = 10;
     c.http.rate_limit.per_second = 100_000;

@@ -1,6 +1,8 @@
 //! HTTPS, errors, request ids, rate limits, metrics and graceful shutdown, through a real
 //! server over TLS. Test-only routes are added with `router_with`; production has none.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use crate::helpers::{TestApp, client_trusting, spawn_app, spawn_app_in, spawn_app_with};
 use axum::Router;
 use axum::routing::{get, post};
