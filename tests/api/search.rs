@@ -612,3 +612,40 @@ async fn reindex_while_queries_run_keeps_answering() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn feedback_feeds_popularity() {
+    let s = Shop::new().await;
+    let v = s.search("q=knife").await;
+    let query_id = v["query_id"].as_str().unwrap().to_string();
+    let bread = s
+        .made
+        .iter()
+        .find(|p| p.title == "Bread Knife")
+        .unwrap()
+        .id
+        .clone();
+    for action in ["click", "add_to_cart", "purchase"] {
+        let r =
+            s.m.app
+                .post_json(
+                    "/api/v1/search/feedback",
+                    &json!({"query_id": query_id, "product_id": bread, "action": action}),
+                )
+                .await;
+        assert_eq!(r.status(), StatusCode::ACCEPTED);
+    }
+    eventually("the clicked product to lead by popularity", || async {
+        let v = s.search("sort=popularity&limit=1").await;
+        (titles(&v) == vec!["Bread Knife".to_string()]).then_some(())
+    })
+    .await;
+    let r =
+        s.m.app
+            .post_json(
+                "/api/v1/search/feedback",
+                &json!({"query_id": query_id, "product_id": bread, "action": "stare"}),
+            )
+            .await;
+    assert!(r.status().is_client_error());
+}

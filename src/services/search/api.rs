@@ -19,6 +19,7 @@ pub fn router() -> Router<AppState> {
         // The catalog's name for the same engine.
         .route("/search/products", get(search))
         .route("/search/suggestions", get(suggestions))
+        .route("/search/feedback", post(feedback))
         .route("/admin/search/reindex", post(reindex))
         .route("/admin/search/stats", get(stats))
 }
@@ -72,4 +73,38 @@ async fn reindex(State(state): State<AppState>, Admin(_): Admin) -> Result<Json<
 
 async fn stats(State(state): State<AppState>, Admin(_): Admin) -> Result<Json<IndexStats>> {
     blocking(move || state.search.stats()).await.map(Json)
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FeedbackInput {
+    query_id: uuid::Uuid,
+    product_id: crate::services::catalog::model::ProductId,
+    action: super::Action,
+}
+
+#[derive(Serialize)]
+struct Recorded {
+    query_id: uuid::Uuid,
+    recorded: bool,
+}
+
+async fn feedback(
+    State(state): State<AppState>,
+    Json(input): Json<FeedbackInput>,
+) -> Result<(axum::http::StatusCode, Json<Recorded>)> {
+    let rtx = state.store.read()?;
+    let known = crate::services::catalog::store::product(&rtx, input.product_id)?.is_some();
+    drop(rtx);
+    if !known {
+        return Err(Error::not_found("product"));
+    }
+    state.search.feedback(input.product_id, input.action)?;
+    Ok((
+        axum::http::StatusCode::ACCEPTED,
+        Json(Recorded {
+            query_id: input.query_id,
+            recorded: true,
+        }),
+    ))
 }

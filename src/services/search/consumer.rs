@@ -166,6 +166,8 @@ pub fn build(
 /// Requests the running indexer takes between batches.
 pub enum Command {
     Reindex(tokio::sync::oneshot::Sender<Result<ReindexReport>>),
+    /// Re-read these products (their popularity changed).
+    Refresh(Vec<ProductId>),
 }
 
 /// The running indexer thread; dropping it stops the thread after its current batch (a
@@ -252,14 +254,20 @@ impl Worker {
         let mut writer = live.writer(self.state.config.writer_memory_mib)?;
         let mut consumers = consumers(&self.log, &offsets)?;
         while !self.stop.load(Ordering::Acquire) {
-            if let Ok(Command::Reindex(reply)) = self.commands.try_recv() {
-                // The old writer's lock must go before the swap; the old index keeps
-                // serving readers until then.
-                drop(writer);
-                let result = self.rebuild();
-                let ok = result.as_ref().map(|(_, _, r)| r.clone());
-                let _ = reply.send(ok.map_err(|e| Error::internal(e.to_string())));
-                return result.map(|_| ());
+            let mut refresh = Vec::new();
+            while let Ok(cmd) = self.commands.try_recv() {
+                match cmd {
+                    Command::Refresh(ids) => refresh.extend(ids),
+                    Command::Reindex(reply) => {
+                        // The old writer's lock must go before the swap; the old index
+                        // keeps serving readers until then.
+                        drop(writer);
+                        let result = self.rebuild();
+                        let ok = result.as_ref().map(|(_, _, r)| r.clone());
+                        let _ = reply.send(ok.map_err(|e| Error::internal(e.to_string())));
+                        return result.map(|_| ());
+                    }
+                }
             }
             let mut records = Vec::new();
             for c in consumers.iter_mut() {
@@ -274,7 +282,7 @@ impl Worker {
                     Err(ReadError::Other(e)) => return Err(e),
                 }
             }
-            if records.is_empty() {
+            if records.is_empty() && refresh.is_empty() {
                 std::thread::sleep(IDLE);
                 continue;
             }
@@ -282,6 +290,7 @@ impl Worker {
                 &live,
                 &mut writer,
                 records.iter().map(|r| &r.envelope.event),
+                refresh,
             )?;
             let offsets = Offsets {
                 schema: index::SCHEMA_VERSION,
@@ -304,9 +313,10 @@ impl Worker {
         live: &Live,
         writer: &mut IndexWriter,
         events: impl Iterator<Item = &'e Event>,
+        refresh: Vec<ProductId>,
     ) -> Result<()> {
         let f = live.fields;
-        let mut products = BTreeSet::new();
+        let mut products: BTreeSet<ProductId> = refresh.into_iter().collect();
         let mut vendors_back = BTreeSet::new();
         for e in events {
             match e {

@@ -60,12 +60,15 @@ impl SearchState {
             },
             None => None,
         };
+        // Popularity lives in the index documents themselves, so a restart or a rebuild
+        // starts from what the live index last recorded.
+        let popularity = live.as_ref().map(|l| popularity_of(l)).unwrap_or_default();
         Ok(Arc::new(SearchState {
             config: config.search.clone(),
             root,
             live: RwLock::new(live),
             commands: Mutex::new(None),
-            popularity: Mutex::new(HashMap::new()),
+            popularity: Mutex::new(popularity),
         }))
     }
 
@@ -105,10 +108,22 @@ impl SearchState {
         lock(&self.popularity).clone()
     }
 
-    pub(crate) fn add_popularity(&self, product: &str, weight: u64) {
+    /// Counts a shopper's reaction to a hit and has the indexer re-read the product, so
+    /// that the popularity boost and sort see it.
+    pub fn feedback(
+        &self,
+        product: crate::services::catalog::model::ProductId,
+        action: Action,
+    ) -> Result<()> {
         *lock(&self.popularity)
             .entry(product.to_string())
-            .or_default() += weight;
+            .or_default() += action.weight();
+        let sender = lock(&self.commands).clone();
+        if let Some(tx) = sender {
+            // A stopped indexer means a rebuild will pick the count up anyway.
+            let _ = tx.send(Command::Refresh(vec![product]));
+        }
+        Ok(())
     }
 
     /// Documents in the live index and how many distinct product ids they carry (equal
@@ -141,6 +156,51 @@ impl SearchState {
             bytes: index::dir_size(&live.dir),
         })
     }
+}
+
+/// What a shopper did with a hit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    Click,
+    AddToCart,
+    Purchase,
+}
+
+impl Action {
+    /// A purchase says more about a product than a click does.
+    pub fn weight(self) -> u64 {
+        match self {
+            Action::Click => 1,
+            Action::AddToCart => 3,
+            Action::Purchase => 5,
+        }
+    }
+}
+
+/// Product id → popularity as stored in the live index.
+fn popularity_of(live: &Live) -> HashMap<String, u64> {
+    let mut out = HashMap::new();
+    let searcher = live.reader.searcher();
+    for seg in searcher.segment_readers() {
+        let ff = seg.fast_fields();
+        let (Ok(Some(ids)), Ok(pop)) = (ff.str("id"), ff.u64("popularity")) else {
+            continue;
+        };
+        let mut s = String::new();
+        for doc in seg.doc_ids_alive() {
+            let Some(p) = pop.first(doc).filter(|p| *p > 0) else {
+                continue;
+            };
+            if let Some(ord) = ids.term_ords(doc).next() {
+                s.clear();
+                if ids.ord_to_str(ord, &mut s).unwrap_or(false) {
+                    out.insert(s.clone(), p);
+                }
+            }
+        }
+    }
+    out
 }
 
 #[derive(Debug, Clone, Serialize)]
