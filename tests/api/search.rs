@@ -649,3 +649,49 @@ async fn feedback_feeds_popularity() {
             .await;
     assert!(r.status().is_client_error());
 }
+
+#[tokio::test]
+async fn personalisation_reorders_but_never_changes_the_hits() {
+    let s = Shop::new().await;
+    let chef = s
+        .made
+        .iter()
+        .find(|p| p.title == "Chef Knife")
+        .unwrap()
+        .id
+        .clone();
+    let r =
+        s.m.send(
+            Method::POST,
+            "/api/v1/search/feedback",
+            &s.m.customer,
+            Some(
+                json!({"query_id": uuid::Uuid::now_v7(), "product_id": chef, "action": "purchase"}),
+            ),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let rank = |v: &Value, title: &str| titles(v).iter().position(|t| t == title).unwrap();
+    // The other knife shares only the category and brand: it rises for this shopper alone.
+    let (mine, plain, anon) = eventually("the purchase to count", || async {
+        let mine = json(s.m.get("/api/v1/search?limit=100", &s.m.customer).await).await;
+        let plain = json(
+            s.m.get("/api/v1/search?limit=100&personalize=false", &s.m.customer)
+                .await,
+        )
+        .await;
+        let anon = s.search("limit=100").await;
+        (rank(&mine, "Chef Knife") == 0).then_some((mine, plain, anon))
+    })
+    .await;
+    assert!(
+        rank(&mine, "Bread Knife") < rank(&plain, "Bread Knife"),
+        "{mine}\n{plain}"
+    );
+    assert_eq!(rank(&plain, "Bread Knife"), rank(&anon, "Bread Knife"));
+    let mut a = titles(&mine);
+    let mut b = titles(&plain);
+    a.sort();
+    b.sort();
+    assert_eq!(a, b, "same hits, only the order moves");
+}

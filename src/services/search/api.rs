@@ -37,11 +37,16 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'sta
 
 async fn search(
     State(state): State<AppState>,
-    MaybePrincipal(_principal): MaybePrincipal,
+    MaybePrincipal(principal): MaybePrincipal,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<SearchAnswer>> {
     let req = SearchRequest::parse(&pairs(raw), &state.search.config)?;
-    blocking(move || super::search(&state, &req, &Affinity::default()))
+    let affinity = if req.personalize {
+        state.search.affinity(principal.map(|p| p.user_id))
+    } else {
+        Affinity::default()
+    };
+    blocking(move || super::search(&state, &req, &affinity))
         .await
         .map(Json)
 }
@@ -91,14 +96,28 @@ struct Recorded {
 
 async fn feedback(
     State(state): State<AppState>,
+    MaybePrincipal(principal): MaybePrincipal,
     Json(input): Json<FeedbackInput>,
 ) -> Result<(axum::http::StatusCode, Json<Recorded>)> {
     let rtx = state.store.read()?;
-    let known = crate::services::catalog::store::product(&rtx, input.product_id)?.is_some();
-    drop(rtx);
-    if !known {
+    let Some(product) = crate::services::catalog::store::product(&rtx, input.product_id)? else {
         return Err(Error::not_found("product"));
+    };
+    if let Some(p) = principal {
+        let cats: std::collections::HashMap<_, _> =
+            crate::services::catalog::store::all_categories(&rtx)?
+                .into_iter()
+                .map(|c| (c.id, c))
+                .collect();
+        let path = super::index::category_path(&cats, product.category_id)
+            .into_iter()
+            .map(|c| c.id.to_string())
+            .collect();
+        state
+            .search
+            .remember(p.user_id, path, product.brand.clone());
     }
+    drop(rtx);
     state.search.feedback(input.product_id, input.action)?;
     Ok((
         axum::http::StatusCode::ACCEPTED,

@@ -37,6 +37,10 @@ pub struct SearchState {
     live: RwLock<Option<Arc<Live>>>,
     commands: Mutex<Option<mpsc::Sender<Command>>>,
     popularity: Mutex<HashMap<String, u64>>,
+    /// Per signed-in shopper: categories (with their ancestors) and brands of products
+    /// they clicked, carted or bought from search, most recent last, bounded.
+    affinity:
+        Mutex<HashMap<crate::auth::UserId, std::collections::VecDeque<(String, Option<String>)>>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -69,6 +73,7 @@ impl SearchState {
             live: RwLock::new(live),
             commands: Mutex::new(None),
             popularity: Mutex::new(popularity),
+            affinity: Mutex::new(HashMap::new()),
         }))
     }
 
@@ -110,6 +115,42 @@ impl SearchState {
 
     /// Counts a shopper's reaction to a hit and has the indexer re-read the product, so
     /// that the popularity boost and sort see it.
+    /// Remembers what a signed-in shopper reacted to: the product's category path and brand.
+    pub fn remember(
+        &self,
+        user: crate::auth::UserId,
+        categories: Vec<String>,
+        brand: Option<String>,
+    ) {
+        const KEEP: usize = 50;
+        let mut all = lock(&self.affinity);
+        let mine = all.entry(user).or_default();
+        for c in categories {
+            mine.push_back((c, brand.clone()));
+        }
+        while mine.len() > KEEP {
+            mine.pop_front();
+        }
+    }
+
+    /// The shopper's recent interests (empty for anonymous shoppers, or with
+    /// personalisation off).
+    pub fn affinity(&self, user: Option<crate::auth::UserId>) -> request::Affinity {
+        let mut a = request::Affinity::default();
+        if !self.config.personalize {
+            return a;
+        }
+        if let Some(mine) = user.and_then(|u| lock(&self.affinity).get(&u).cloned()) {
+            for (c, b) in mine {
+                a.categories.insert(c);
+                if let Some(b) = b {
+                    a.brands.insert(b);
+                }
+            }
+        }
+        a
+    }
+
     pub fn feedback(
         &self,
         product: crate::services::catalog::model::ProductId,
