@@ -55,8 +55,10 @@ impl OrderPayments for AlwaysDue {
 
 fn ledger_benches(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
-    let mut config = souk::Config::default();
-    config.data_dir = dir.path().to_path_buf();
+    let mut config = souk::Config {
+        data_dir: dir.path().to_path_buf(),
+        ..souk::Config::default()
+    };
     config.payments.fraud.enabled = false;
     let app = souk::App::open(config).unwrap();
     let state = app.state.clone();
