@@ -7,6 +7,7 @@ pub mod api;
 pub mod cart;
 pub mod model;
 pub mod pricing;
+pub mod queries;
 pub mod saga;
 pub mod state;
 pub mod store;
@@ -20,10 +21,8 @@ use crate::services::catalog::inventory::{self, ReserveLine};
 use crate::services::payments::flows::InitiateInput;
 use crate::services::payments::gateway::CardInput;
 use crate::services::payments::model::{Method, PaymentMethodId, PaymentView, Purpose};
-use crate::services::{Page, PageQuery};
 use model::{
-    Address, HistoryEntry, Line, Order, OrderId, RefundIntent, SubOrder, SubOrderId, Timer,
-    TimerKind, Tracking,
+    Address, Line, Order, OrderId, RefundIntent, SubOrder, SubOrderId, Timer, TimerKind, Tracking,
 };
 use serde::{Deserialize, Serialize};
 use state::Status;
@@ -32,6 +31,8 @@ use store::CartOwner;
 use time::OffsetDateTime;
 
 pub use cart::merge_guest_cart;
+use queries::sub_view;
+pub use queries::{OrderView, SubOrderView, get, list, vendor_get, vendor_list, view};
 pub use saga::{run_due, start};
 
 #[derive(Debug, Deserialize)]
@@ -43,103 +44,6 @@ pub struct CheckoutInput {
     pub payment_method_id: Option<PaymentMethodId>,
     #[serde(default)]
     pub card: Option<CardInput>,
-}
-
-/// An order as its buyer and admins see it, with its timeline.
-#[derive(Debug, Clone, Serialize)]
-pub struct OrderView {
-    pub id: OrderId,
-    pub user_id: UserId,
-    pub status: Status,
-    pub sub_orders: Vec<SubOrderView>,
-    pub subtotal: Money,
-    pub shipping: Money,
-    pub tax: Money,
-    pub total: Money,
-    pub paid: Money,
-    pub refunded: Money,
-    pub shipping_address: Address,
-    pub payment_method: Method,
-    pub payment_id: Option<crate::services::payments::model::PaymentId>,
-    #[serde(with = "time::serde::rfc3339")]
-    pub payment_due_at: OffsetDateTime,
-    pub timeline: Vec<HistoryEntry>,
-    #[serde(with = "time::serde::rfc3339")]
-    pub created_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339")]
-    pub updated_at: OffsetDateTime,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct SubOrderView {
-    pub id: SubOrderId,
-    pub order_id: OrderId,
-    pub vendor_id: VendorId,
-    pub status: Status,
-    /// The order's own state (a vendor needs to know it is paid).
-    pub order_status: Status,
-    pub lines: Vec<Line>,
-    pub subtotal: Money,
-    pub shipping: Money,
-    pub tax: Money,
-    pub total: Money,
-    pub commission_rate_bp: u32,
-    pub commission: Money,
-    pub vendor_share: Money,
-    pub tracking: Option<Tracking>,
-    pub shipping_address: Address,
-    pub refunded: Money,
-    pub timeline: Vec<HistoryEntry>,
-}
-
-fn sub_view(o: &Order, s: &SubOrder) -> SubOrderView {
-    SubOrderView {
-        id: s.id,
-        order_id: o.id,
-        vendor_id: s.vendor_id,
-        status: s.status,
-        order_status: o.status,
-        lines: s.lines.clone(),
-        subtotal: s.subtotal,
-        shipping: s.shipping,
-        tax: s.tax,
-        total: s.total,
-        commission_rate_bp: s.commission_rate_bp,
-        commission: s.commission,
-        vendor_share: s.vendor_share,
-        tracking: s.tracking.clone(),
-        shipping_address: o.address.clone(),
-        refunded: Money::new(s.refunded, s.total.currency),
-        timeline: o
-            .history
-            .iter()
-            .filter(|h| h.sub_order_id.is_none() || h.sub_order_id == Some(s.id))
-            .cloned()
-            .collect(),
-    }
-}
-
-pub fn view(o: &Order) -> OrderView {
-    let cur = o.total.currency;
-    OrderView {
-        id: o.id,
-        user_id: o.user_id,
-        status: o.status,
-        sub_orders: o.sub_orders.iter().map(|s| sub_view(o, s)).collect(),
-        subtotal: o.subtotal,
-        shipping: o.shipping,
-        tax: o.tax,
-        total: o.total,
-        paid: Money::new(o.paid, cur),
-        refunded: Money::new(o.refunded, cur),
-        shipping_address: o.address.clone(),
-        payment_method: o.payment_method,
-        payment_id: o.payment_id,
-        payment_due_at: o.payment_due_at,
-        timeline: o.history.clone(),
-        created_at: o.created_at,
-        updated_at: o.updated_at,
-    }
 }
 
 /// What checkout answers: the order, and the payment with what the payer must do next
@@ -417,108 +321,6 @@ pub async fn checkout(
         payment,
         payment_error,
     })
-}
-
-/// An order its buyer or an admin may see; anyone else gets 404.
-pub fn get(state: &AppState, p: &Principal, id: OrderId) -> Result<OrderView> {
-    let rtx = state.store.read()?;
-    let o = store::order(&rtx, id)?
-        .filter(|o| p.is_admin() || o.user_id == p.user_id)
-        .ok_or_else(|| Error::not_found("order"))?;
-    Ok(view(&o))
-}
-
-/// The caller's orders (an admin's `all` lists everyone's), newest first.
-pub fn list(
-    state: &AppState,
-    p: &Principal,
-    page: &PageQuery,
-    status: Option<Status>,
-    all: bool,
-) -> Result<Page<OrderView>> {
-    let limit = page.limit()?;
-    let before = page.cursor_uuid()?.map(OrderId);
-    let rtx = state.store.read()?;
-    let orders: Vec<Order> = if all {
-        p.require_admin()?;
-        store::all_orders(&rtx, before)?
-    } else {
-        let mut v = Vec::new();
-        for id in store::user_orders(&rtx, p.user_id, before)? {
-            if let Some(o) = store::order(&rtx, id)? {
-                v.push(o);
-            }
-        }
-        v
-    };
-    let mut items = Vec::new();
-    let mut next = None;
-    for o in orders {
-        if status.is_some_and(|s| s != o.status) {
-            continue;
-        }
-        if items.len() == limit {
-            next = items.last().map(|v: &OrderView| v.id.to_string());
-            break;
-        }
-        items.push(view(&o));
-    }
-    Ok(Page {
-        items,
-        next_cursor: next,
-    })
-}
-
-/// A vendor's sub-orders, newest first.
-pub fn vendor_list(
-    state: &AppState,
-    vendor: VendorId,
-    page: &PageQuery,
-    status: Option<Status>,
-) -> Result<Page<SubOrderView>> {
-    let limit = page.limit()?;
-    let before = page.cursor_uuid()?.map(SubOrderId);
-    let rtx = state.store.read()?;
-    let mut items = Vec::new();
-    let mut next = None;
-    for (sid, oid) in store::vendor_sub_orders(&rtx, vendor, before)? {
-        let Some(o) = store::order(&rtx, oid)? else {
-            continue;
-        };
-        let Some(s) = o.sub_orders.iter().find(|s| s.id == sid) else {
-            continue;
-        };
-        if status.is_some_and(|st| st != s.status) {
-            continue;
-        }
-        if items.len() == limit {
-            next = items.last().map(|v: &SubOrderView| v.id.to_string());
-            break;
-        }
-        items.push(sub_view(&o, s));
-    }
-    Ok(Page {
-        items,
-        next_cursor: next,
-    })
-}
-
-/// One sub-order, for its vendor (or an admin); 404 for anyone else.
-pub fn vendor_get(state: &AppState, p: &Principal, id: SubOrderId) -> Result<SubOrderView> {
-    let rtx = state.store.read()?;
-    let o = store::order_of_sub(&rtx, id)?
-        .map(|oid| store::order(&rtx, oid))
-        .transpose()?
-        .flatten()
-        .ok_or_else(|| Error::not_found("order"))?;
-    let s = o
-        .sub_orders
-        .iter()
-        .find(|s| s.id == id)
-        .ok_or_else(|| Error::not_found("order"))?;
-    p.require_vendor_of(s.vendor_id)
-        .map_err(|_| Error::not_found("order"))?;
-    Ok(sub_view(&o, s))
 }
 
 /// The system's stand-in for automated steps (timeouts, refunds): audit trails show it
