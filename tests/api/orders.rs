@@ -642,3 +642,42 @@ async fn two_hundred_concurrent_checkouts_for_fifty_units_sell_exactly_fifty() {
     drop(rtx);
     assert_ledger_ok(&app.state);
 }
+
+#[tokio::test]
+async fn a_payment_timeout_that_fell_due_while_down_fires_after_a_restart() {
+    let s = Shop::new(10).await;
+    let (_, slow) = s.buyer("restart@example.com", 0).await;
+    s.add(&slow, &s.knife, 3).await;
+    let r =
+        s.m.app
+            .request(Method::POST, "/api/v1/orders")
+            .bearer_auth(&slow)
+            .json(&json!({"shipping_address": address(), "payment_method": "card"}))
+            .send()
+            .await
+            .unwrap();
+    let oid = json(r).await["order"]["id"].as_str().unwrap().to_string();
+    assert_eq!(s.stock(&s.knife), (10, 3));
+    let Shop { m, knife, .. } = s;
+    let dir = m.app.stop().await;
+    let app = crate::helpers::spawn_app_in(
+        dir,
+        |c| {
+            c.auth.argon2_memory_kib = 64;
+            c.auth.argon2_iterations = 1;
+        },
+        axum::Router::new(),
+    )
+    .await;
+    orders::saga::ensure_registered(&app.state);
+    app.state.clock.advance(time::Duration::minutes(20));
+    assert_eq!(orders::run_due(&app.state).await.unwrap(), 1);
+    let rtx = app.state.store.read().unwrap();
+    let o = orders::store::order(&rtx, oid.parse().unwrap())
+        .unwrap()
+        .unwrap();
+    assert_eq!(o.status.as_str(), "cancelled");
+    let inv = inventory::inventory(&rtx, knife.0.parse().unwrap()).unwrap();
+    assert_eq!(inv.total_available(), 10);
+    assert!(orders::store::all_timers(&rtx).unwrap().is_empty());
+}
