@@ -251,6 +251,20 @@ impl Worker {
                 (live, offsets)
             }
         };
+        // An index ahead of the log (the log was replaced or restored from an older backup)
+        // would wait forever for offsets that will be reused: rebuild from redb instead.
+        let ends = log_ends(&self.log);
+        let ahead = offsets.topics.iter().any(|(t, pos)| {
+            let end = ends.topics.get(t);
+            pos.iter()
+                .enumerate()
+                .any(|(p, o)| *o > end.and_then(|e| e.get(p)).copied().unwrap_or(0))
+        });
+        if ahead {
+            tracing::warn!("the search index is ahead of the event log; rebuilding from state");
+            self.rebuild()?;
+            return Ok(());
+        }
         let mut writer = live.writer(self.state.config.writer_memory_mib)?;
         let mut consumers = consumers(&self.log, &offsets)?;
         while !self.stop.load(Ordering::Acquire) {
