@@ -4,6 +4,7 @@
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::error::Result;
+use crate::log::EventLog;
 use crate::store::Store;
 use std::sync::Arc;
 
@@ -13,6 +14,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub store: Store,
     pub clock: Clock,
+    /// The event log under `data/log` (read side; only the outbox relay appends).
+    pub log: EventLog,
     /// JWT keys, password hasher, lockout state.
     pub auth: Arc<crate::auth::AuthState>,
     /// Outgoing mail (SMTP or the file sink).
@@ -42,6 +45,7 @@ impl App {
             config.store.cache_mib,
             config.store.group_commit_max,
         )?;
+        let log = EventLog::open(&config.data_dir.join("log"), &config.log, clock.clone())?;
         let auth = Arc::new(crate::auth::AuthState::new(&config, clock.now())?);
         let mailer = Arc::new(crate::mail::Mailer::new(&config)?);
         let payments = Arc::new(crate::services::payments::PaymentsState::new(&config, &clock)?);
@@ -51,6 +55,7 @@ impl App {
                 config: Arc::new(config),
                 store,
                 clock,
+                log,
                 auth,
                 mailer,
                 payments,
@@ -59,25 +64,68 @@ impl App {
             },
         })
     }
+
+    /// Starts the background workers: the outbox relay and the log's retention sweep.
+    pub fn start_workers(&self) -> Result<Workers> {
+        let s = &self.state;
+        Ok(Workers {
+            relay: crate::log::relay::spawn(s.store.clone(), s.log.clone())?,
+            retention: crate::log::retention::spawn(
+                s.log.clone(),
+                std::time::Duration::from_secs(s.config.log.retention_interval_secs),
+            )?,
+        })
+    }
+}
+
+/// The running background workers. Stop them after draining requests and before
+/// `store.close()` with [`Workers::shutdown`]; dropping them stops them too.
+pub struct Workers {
+    pub relay: crate::log::relay::RelayHandle,
+    retention: crate::log::retention::RetentionHandle,
+}
+
+impl Workers {
+    /// Moves what is left in the outbox to the log (waiting at most `grace`), then stops
+    /// every worker. An error means events stayed in the outbox; they move on next start.
+    pub async fn shutdown(self, grace: std::time::Duration) -> Result<()> {
+        let flushed = match tokio::time::timeout(grace, self.relay.flush()).await {
+            Ok(r) => r,
+            Err(_) => Err(crate::Error::Internal(format!(
+                "the outbox relay did not drain within {grace:?}; the rest moves on next start"
+            ))),
+        };
+        self.relay.stop();
+        self.retention.stop();
+        flushed
+    }
 }
 
 /// `souk serve`: opens the stores, starts the workers and the listeners, prints where to
 /// connect, and on SIGTERM/SIGINT drains requests, flushes the relay and closes the store.
 pub async fn serve(config: Config) -> Result<()> {
     let app = App::open(config)?;
-    // Search answers 503 until a missing index is rebuilt; nothing else waits for it.
-    let search_indexer = crate::services::search::start(&app.state)?;
+    let workers = app.start_workers()?;
     // Payment results, payment timeouts, completions and refund retries of orders.
     let order_timers = crate::services::orders::start(&app.state);
+    // Search answers 503 until a missing index is rebuilt; nothing else waits for it.
+    let search_indexer = crate::services::search::start(&app.state)?;
     let server = crate::http::server::Server::start(app.state.clone()).await?;
     // Scripts (and the crash test) read this line to learn the port when listening on :0.
     println!("souk: listening on {}", server.url());
     if let (Some(fp), Some(path)) = (server.cert_fingerprint(), server.cert_path()) {
         println!("souk: certificate {} SHA-256 {fp}", path.display());
     }
+    if let Some(token) = crate::services::users::admin::setup_token_if_no_admin(&app.state).await? {
+        let url = crate::services::users::admin::setup_url(&app.state, &token);
+        println!("souk: no administrator yet; create one at {url} (single use)");
+    }
     server.run_until(crate::http::server::shutdown_signal()).await?;
     drop(order_timers);
     search_indexer.stop();
+    if let Err(e) = workers.shutdown(std::time::Duration::from_secs(10)).await {
+        tracing::warn!(error = %e, "stopping the workers");
+    }
     app.state.store.close();
     tracing::info!("stopped cleanly");
     Ok(())
@@ -91,8 +139,8 @@ pub const DEFAULT_CONFIG: &str = include_str!("../config.toml");
 pub fn init(config: &Config) -> Result<String> {
     let mut report = Vec::new();
     let data = &config.data_dir;
-    create_private_dir(data)?;
-    create_private_dir(&config.keys_dir())?;
+    crate::auth::keys::ensure_private_dir(data)?;
+    crate::auth::keys::ensure_private_dir(&config.keys_dir())?;
     let app = App::open(config.clone())?;
     app.state.store.close();
     report.push(format!("data dir ready: {}", data.display()));
@@ -113,17 +161,4 @@ pub fn init(config: &Config) -> Result<String> {
         report.push(format!("config written: {}", cfg_path.display()));
     }
     Ok(report.join("\n"))
-}
-
-/// A directory only its owner can read (keys, the whole data dir).
-pub fn create_private_dir(dir: &std::path::Path) -> Result<()> {
-    std::fs::create_dir_all(dir)
-        .map_err(|e| crate::Error::Storage(format!("cannot create {}: {e}", dir.display())))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
-            .map_err(|e| crate::Error::Storage(format!("cannot restrict {}: {e}", dir.display())))?;
-    }
-    Ok(())
 }

@@ -112,7 +112,7 @@ pub struct StoreConfig {
     pub cache_mib: usize,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MetricsConfig {
     /// If set, `/metrics` requires `Authorization: Bearer <token>`.
@@ -517,6 +517,65 @@ impl PaymentsConfig {
     }
 }
 
+/// Product search (`[search]`): the tantivy index under `data/search` and the limits of
+/// `/api/v1/search`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SearchConfig {
+    /// Memory the index writer may buffer before it flushes a segment (MiB).
+    pub writer_memory_mib: usize,
+    /// Signed-in shoppers' results lean toward categories and brands they showed
+    /// interest in (order only, never which products match).
+    pub personalize: bool,
+    /// Longest accepted `q` (characters).
+    pub max_query_len: usize,
+    /// Largest accepted `limit`, and the default one.
+    pub max_limit: usize,
+    pub default_limit: usize,
+    /// Facets computed when a request names none.
+    pub default_facets: Vec<String>,
+    /// Price facet bucket bounds, minor units, ascending.
+    pub price_buckets: Vec<i64>,
+}
+
+impl Default for SearchConfig {
+    fn default() -> Self {
+        Self {
+            writer_memory_mib: 64,
+            personalize: true,
+            max_query_len: 256,
+            max_limit: 100,
+            default_limit: 20,
+            default_facets: vec!["category".into(), "brand".into(), "price".into()],
+            price_buckets: vec![1000, 2500, 5000, 10000, 25000, 50000],
+        }
+    }
+}
+
+impl SearchConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if !(15..=4096).contains(&self.writer_memory_mib) {
+            return Err(key_error("search.writer_memory_mib", "must be between 15 and 4096"));
+        }
+        if !(1..=4096).contains(&self.max_query_len) {
+            return Err(key_error("search.max_query_len", "must be between 1 and 4096"));
+        }
+        if !(1..=1000).contains(&self.max_limit) {
+            return Err(key_error("search.max_limit", "must be between 1 and 1000"));
+        }
+        if self.default_limit == 0 || self.default_limit > self.max_limit {
+            return Err(key_error("search.default_limit", "must be between 1 and search.max_limit"));
+        }
+        if let Some(f) = self.default_facets.iter().find(|f| !crate::services::search::FACETS.contains(&f.as_str())) {
+            return Err(key_error("search.default_facets", format!("unknown facet `{f}`")));
+        }
+        if self.price_buckets.windows(2).any(|w| w[0] >= w[1]) || self.price_buckets.iter().any(|b| *b <= 0) {
+            return Err(key_error("search.price_buckets", "must be positive and strictly ascending"));
+        }
+        Ok(())
+    }
+}
+
 /// Carts, orders and the checkout saga (`[orders]`). Money amounts are minor units of
 /// `catalog.currency`; rates are basis points (100 = 1 %).
 #[derive(Debug, Clone, Deserialize)]
@@ -720,15 +779,6 @@ impl Default for TelemetryConfig {
     }
 }
 
-impl Default for MetricsConfig {
-    fn default() -> Self {
-        Self {
-            token: None,
-            listen: None,
-        }
-    }
-}
-
 /// Why a configuration was refused; the message names the key.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -811,10 +861,8 @@ impl Config {
                 "per_second and burst must be above 0 (set enabled = false to turn it off)",
             ));
         }
-        if !self.http.public_url.is_empty()
-            && !(self.http.public_url.starts_with("https://")
-                || self.http.public_url.starts_with("http://"))
-        {
+        let url = &self.http.public_url;
+        if !(url.is_empty() || url.starts_with("https://") || url.starts_with("http://")) {
             return Err(key_error("http.public_url", "must start with https:// or http://"));
         }
         // Port 0 asks for any free port, so two listeners on port 0 never collide.
@@ -914,65 +962,6 @@ fn set_path(table: &mut toml::Table, keys: &[String], value: toml::Value) -> Res
                 _ => Err(format!("`{first}` is not a section")),
             }
         }
-    }
-}
-
-/// Product search (`[search]`): the tantivy index under `data/search` and the limits of
-/// `/api/v1/search`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct SearchConfig {
-    /// Memory the index writer may buffer before it flushes a segment (MiB).
-    pub writer_memory_mib: usize,
-    /// Signed-in shoppers' results lean toward categories and brands they showed
-    /// interest in (order only, never which products match).
-    pub personalize: bool,
-    /// Longest accepted `q` (characters).
-    pub max_query_len: usize,
-    /// Largest accepted `limit`, and the default one.
-    pub max_limit: usize,
-    pub default_limit: usize,
-    /// Facets computed when a request names none.
-    pub default_facets: Vec<String>,
-    /// Price facet bucket bounds, minor units, ascending.
-    pub price_buckets: Vec<i64>,
-}
-
-impl Default for SearchConfig {
-    fn default() -> Self {
-        Self {
-            writer_memory_mib: 64,
-            personalize: true,
-            max_query_len: 256,
-            max_limit: 100,
-            default_limit: 20,
-            default_facets: vec!["category".into(), "brand".into(), "price".into()],
-            price_buckets: vec![1000, 2500, 5000, 10000, 25000, 50000],
-        }
-    }
-}
-
-impl SearchConfig {
-    fn validate(&self) -> Result<(), ConfigError> {
-        if !(15..=4096).contains(&self.writer_memory_mib) {
-            return Err(key_error("search.writer_memory_mib", "must be between 15 and 4096"));
-        }
-        if !(1..=4096).contains(&self.max_query_len) {
-            return Err(key_error("search.max_query_len", "must be between 1 and 4096"));
-        }
-        if !(1..=1000).contains(&self.max_limit) {
-            return Err(key_error("search.max_limit", "must be between 1 and 1000"));
-        }
-        if self.default_limit == 0 || self.default_limit > self.max_limit {
-            return Err(key_error("search.default_limit", "must be between 1 and search.max_limit"));
-        }
-        if let Some(f) = self.default_facets.iter().find(|f| !crate::services::search::FACETS.contains(&f.as_str())) {
-            return Err(key_error("search.default_facets", format!("unknown facet `{f}`")));
-        }
-        if self.price_buckets.windows(2).any(|w| w[0] >= w[1]) || self.price_buckets.iter().any(|b| *b <= 0) {
-            return Err(key_error("search.price_buckets", "must be positive and strictly ascending"));
-        }
-        Ok(())
     }
 }
 

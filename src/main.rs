@@ -33,6 +33,19 @@ enum Command {
         #[arg(long, value_name = "ADDR")]
         listen: Option<std::net::SocketAddr>,
     },
+    /// Fill the data dir with a demo marketplace (or reuse the demo already there), print
+    /// the logins, and serve it.
+    Demo {
+        /// Address to listen on (overrides `http.listen`).
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<std::net::SocketAddr>,
+        /// How many products to generate.
+        #[arg(long, default_value_t = 2000)]
+        products: usize,
+        /// The same seed always makes the same marketplace.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+    },
     /// Create the data directory, its keys and a config file if there is none.
     Init,
     /// Open every store read-only and verify what can be verified.
@@ -68,8 +81,9 @@ enum AdminCommand {
 
 #[derive(Subcommand)]
 enum KeysCommand {
-    /// Add a new access-token signing key; tokens signed by older keys stay valid until
-    /// they expire. A running server uses the new key after a restart.
+    /// Add a new access-token signing key (tokens signed by older keys stay valid until
+    /// they expire) and a new field-encryption key (older records stay readable). A running
+    /// server uses the new keys after a restart.
     Rotate,
 }
 
@@ -109,6 +123,7 @@ fn main() -> ExitCode {
     init_tracing(&config);
     let result = match cli.command {
         Command::Serve { .. } => serve(config),
+        Command::Demo { products, seed, .. } => demo(config, products, seed),
         Command::Init => init(&config),
         Command::Check => check(&config),
         Command::Log {
@@ -123,10 +138,7 @@ fn main() -> ExitCode {
         } => admin_create(config, &email, name.as_deref()),
         Command::Keys {
             command: KeysCommand::Rotate,
-        } => souk::auth::keys::rotate_keys(&config).map(|kid| {
-            println!("new signing key {kid}");
-            ExitCode::SUCCESS
-        }),
+        } => rotate_keys(&config),
     };
     match result {
         Ok(code) => code,
@@ -153,6 +165,9 @@ fn load_config(global: &Global, command: &Command) -> Result<Config, ConfigError
         config.data_dir = d.clone();
     }
     if let Command::Serve {
+        listen: Some(addr), ..
+    }
+    | Command::Demo {
         listen: Some(addr), ..
     } = command
     {
@@ -187,6 +202,12 @@ fn serve(config: Config) -> souk::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+fn demo(config: Config, products: usize, seed: u64) -> souk::Result<ExitCode> {
+    let report = souk::services::catalog::demo::generate(&config, products, seed)?;
+    println!("{report}");
+    serve(config)
+}
+
 fn init(config: &Config) -> souk::Result<ExitCode> {
     let report = souk::app::init(config)?;
     println!("{report}");
@@ -209,9 +230,28 @@ fn log_tail(
     from: Option<u64>,
     partition: Option<u16>,
 ) -> souk::Result<ExitCode> {
-    // WIP-LOG: wired once the log module lands.
-    let _ = (config, topic, from, partition);
-    Err(souk::Error::Internal("log tail: not wired yet".into()))
+    let dir = config.data_dir.join("log");
+    if !dir.is_dir() {
+        return Err(souk::Error::Storage(format!(
+            "{} does not exist: is --data right? (`souk init` creates a data dir)",
+            dir.display()
+        )));
+    }
+    let log = souk::log::EventLog::open(&dir, &config.log, souk::clock::Clock::default())?;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let summary = souk::log::tail::tail(&log, topic, from, partition, &mut out)?;
+    for note in &summary.notes {
+        eprintln!("souk: {note}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn rotate_keys(config: &Config) -> souk::Result<ExitCode> {
+    let kid = souk::auth::keys::rotate_keys(config)?;
+    println!("new access-token signing key {kid}");
+    let kid = souk::services::payments::rotate_field_key(config)?;
+    println!("new field-encryption key {kid}");
+    Ok(ExitCode::SUCCESS)
 }
 
 fn admin_create(config: Config, email: &str, name: Option<&str>) -> souk::Result<ExitCode> {
