@@ -2,6 +2,7 @@
 
 mod catalog;
 mod catalog_stock;
+mod crash;
 mod helpers;
 mod http;
 mod log;
