@@ -48,7 +48,9 @@ impl App {
         let log = EventLog::open(&config.data_dir.join("log"), &config.log, clock.clone())?;
         let auth = Arc::new(crate::auth::AuthState::new(&config, clock.now())?);
         let mailer = Arc::new(crate::mail::Mailer::new(&config)?);
-        let payments = Arc::new(crate::services::payments::PaymentsState::new(&config, &clock)?);
+        let payments = Arc::new(crate::services::payments::PaymentsState::new(
+            &config, &clock,
+        )?);
         let search = crate::services::search::SearchState::open(&config)?;
         Ok(App {
             state: AppState {
@@ -120,7 +122,9 @@ pub async fn serve(config: Config) -> Result<()> {
         let url = crate::services::users::admin::setup_url(&app.state, &token);
         println!("souk: no administrator yet; create one at {url} (single use)");
     }
-    server.run_until(crate::http::server::shutdown_signal()).await?;
+    server
+        .run_until(crate::http::server::shutdown_signal())
+        .await?;
     drop(order_timers);
     search_indexer.stop();
     if let Err(e) = workers.shutdown(std::time::Duration::from_secs(10)).await {

@@ -233,7 +233,10 @@ impl AuthConfig {
     fn validate(&self) -> Result<(), ConfigError> {
         let p = self.argon2_parallelism;
         if p == 0 || p > 64 {
-            return Err(key_error("auth.argon2_parallelism", "must be between 1 and 64"));
+            return Err(key_error(
+                "auth.argon2_parallelism",
+                "must be between 1 and 64",
+            ));
         }
         if self.argon2_memory_kib < 8 * p || self.argon2_memory_kib > 4 * 1024 * 1024 {
             return Err(key_error(
@@ -242,13 +245,22 @@ impl AuthConfig {
             ));
         }
         if self.argon2_iterations == 0 || self.argon2_iterations > 100 {
-            return Err(key_error("auth.argon2_iterations", "must be between 1 and 100"));
+            return Err(key_error(
+                "auth.argon2_iterations",
+                "must be between 1 and 100",
+            ));
         }
         if self.max_concurrent_hashes == 0 {
-            return Err(key_error("auth.max_concurrent_hashes", "must be at least 1"));
+            return Err(key_error(
+                "auth.max_concurrent_hashes",
+                "must be at least 1",
+            ));
         }
         if !(60..=86400).contains(&self.access_token_ttl_secs) {
-            return Err(key_error("auth.access_token_ttl_secs", "must be between 60 and 86400"));
+            return Err(key_error(
+                "auth.access_token_ttl_secs",
+                "must be between 60 and 86400",
+            ));
         }
         if self.refresh_token_ttl_secs < self.access_token_ttl_secs
             || self.refresh_token_ttl_secs > 365 * 86400
@@ -265,7 +277,10 @@ impl AuthConfig {
             return Err(key_error("auth.audience", "must not be empty"));
         }
         if self.lockout_account_failures == 0 {
-            return Err(key_error("auth.lockout_account_failures", "must be at least 1"));
+            return Err(key_error(
+                "auth.lockout_account_failures",
+                "must be at least 1",
+            ));
         }
         if self.lockout_address_failures < self.lockout_account_failures {
             return Err(key_error(
@@ -280,7 +295,10 @@ impl AuthConfig {
             ));
         }
         if self.lockout_forget_secs < self.lockout_max_secs {
-            return Err(key_error("auth.lockout_forget_secs", "must be at least auth.lockout_max_secs"));
+            return Err(key_error(
+                "auth.lockout_forget_secs",
+                "must be at least auth.lockout_max_secs",
+            ));
         }
         for (key, v) in [
             ("auth.reset_token_ttl_secs", self.reset_token_ttl_secs),
@@ -338,7 +356,10 @@ impl CatalogConfig {
     fn validate(&self, body_limit: usize) -> Result<(), ConfigError> {
         let c = self.currency.as_bytes();
         if c.len() != 3 || !c.iter().all(u8::is_ascii_uppercase) {
-            return Err(key_error("catalog.currency", "must be a three-letter upper-case code such as EUR"));
+            return Err(key_error(
+                "catalog.currency",
+                "must be a three-letter upper-case code such as EUR",
+            ));
         }
         if self.image_max_bytes < 1024 || self.image_max_bytes > body_limit {
             return Err(key_error(
@@ -347,19 +368,31 @@ impl CatalogConfig {
             ));
         }
         if !(64..=20_000).contains(&self.image_max_dimension) {
-            return Err(key_error("catalog.image_max_dimension", "must be between 64 and 20000"));
+            return Err(key_error(
+                "catalog.image_max_dimension",
+                "must be between 64 and 20000",
+            ));
         }
         if !(1..=100).contains(&self.max_images) {
             return Err(key_error("catalog.max_images", "must be between 1 and 100"));
         }
         if !(1..=1000).contains(&self.max_variants) {
-            return Err(key_error("catalog.max_variants", "must be between 1 and 1000"));
+            return Err(key_error(
+                "catalog.max_variants",
+                "must be between 1 and 1000",
+            ));
         }
         if self.list_scan_budget < 100 {
-            return Err(key_error("catalog.list_scan_budget", "must be at least 100"));
+            return Err(key_error(
+                "catalog.list_scan_budget",
+                "must be at least 100",
+            ));
         }
         if !(1..=1024).contains(&self.demo_images) {
-            return Err(key_error("catalog.demo_images", "must be between 1 and 1024"));
+            return Err(key_error(
+                "catalog.demo_images",
+                "must be between 1 and 1024",
+            ));
         }
         Ok(())
     }
@@ -377,7 +410,10 @@ impl MailConfig {
             return Err(key_error("mail.smtp_port", "must not be 0"));
         }
         if self.smtp_password.is_some() && self.smtp_username.is_empty() {
-            return Err(key_error("mail.smtp_username", "required when mail.smtp_password is set"));
+            return Err(key_error(
+                "mail.smtp_username",
+                "required when mail.smtp_password is set",
+            ));
         }
         if self.timeout_secs == 0 || self.timeout_secs > 600 {
             return Err(key_error("mail.timeout_secs", "must be between 1 and 600"));
@@ -478,14 +514,24 @@ impl PaymentsConfig {
     fn validate(&self) -> Result<(), ConfigError> {
         let c = self.currency.as_bytes();
         if c.len() != 3 || !c.iter().all(u8::is_ascii_uppercase) {
-            return Err(key_error("payments.currency", "must be a three-letter upper-case code such as EUR"));
+            return Err(key_error(
+                "payments.currency",
+                "must be a three-letter upper-case code such as EUR",
+            ));
         }
         if self.topup_min < 1 || self.topup_max < self.topup_min {
-            return Err(key_error("payments.topup_min", "must be at least 1 and at most payments.topup_max"));
+            return Err(key_error(
+                "payments.topup_min",
+                "must be at least 1 and at most payments.topup_max",
+            ));
         }
         if !self.hosted_url.is_empty() {
-            if !(self.hosted_url.starts_with("https://") || self.hosted_url.starts_with("http://")) {
-                return Err(key_error("payments.hosted_url", "must start with https:// or http://"));
+            if !(self.hosted_url.starts_with("https://") || self.hosted_url.starts_with("http://"))
+            {
+                return Err(key_error(
+                    "payments.hosted_url",
+                    "must start with https:// or http://",
+                ));
             }
             match &self.hosted_secret {
                 Some(s) if s.expose().len() >= 32 => {}
@@ -498,13 +544,25 @@ impl PaymentsConfig {
             }
         }
         if !(10..=3600).contains(&self.hosted_tolerance_secs) {
-            return Err(key_error("payments.hosted_tolerance_secs", "must be between 10 and 3600"));
+            return Err(key_error(
+                "payments.hosted_tolerance_secs",
+                "must be between 10 and 3600",
+            ));
         }
         if !(1..=120).contains(&self.gateway_timeout_secs) {
-            return Err(key_error("payments.gateway_timeout_secs", "must be between 1 and 120"));
+            return Err(key_error(
+                "payments.gateway_timeout_secs",
+                "must be between 1 and 120",
+            ));
         }
-        if self.breaker_failures == 0 || self.breaker_half_open_tries == 0 || self.breaker_open_secs == 0 {
-            return Err(key_error("payments.breaker_failures", "breaker numbers must all be at least 1"));
+        if self.breaker_failures == 0
+            || self.breaker_half_open_tries == 0
+            || self.breaker_open_secs == 0
+        {
+            return Err(key_error(
+                "payments.breaker_failures",
+                "breaker numbers must all be at least 1",
+            ));
         }
         let f = &self.fraud;
         if f.review_score == 0 || f.block_score < f.review_score {
@@ -555,22 +613,43 @@ impl Default for SearchConfig {
 impl SearchConfig {
     fn validate(&self) -> Result<(), ConfigError> {
         if !(15..=4096).contains(&self.writer_memory_mib) {
-            return Err(key_error("search.writer_memory_mib", "must be between 15 and 4096"));
+            return Err(key_error(
+                "search.writer_memory_mib",
+                "must be between 15 and 4096",
+            ));
         }
         if !(1..=4096).contains(&self.max_query_len) {
-            return Err(key_error("search.max_query_len", "must be between 1 and 4096"));
+            return Err(key_error(
+                "search.max_query_len",
+                "must be between 1 and 4096",
+            ));
         }
         if !(1..=1000).contains(&self.max_limit) {
             return Err(key_error("search.max_limit", "must be between 1 and 1000"));
         }
         if self.default_limit == 0 || self.default_limit > self.max_limit {
-            return Err(key_error("search.default_limit", "must be between 1 and search.max_limit"));
+            return Err(key_error(
+                "search.default_limit",
+                "must be between 1 and search.max_limit",
+            ));
         }
-        if let Some(f) = self.default_facets.iter().find(|f| !crate::services::search::FACETS.contains(&f.as_str())) {
-            return Err(key_error("search.default_facets", format!("unknown facet `{f}`")));
+        if let Some(f) = self
+            .default_facets
+            .iter()
+            .find(|f| !crate::services::search::FACETS.contains(&f.as_str()))
+        {
+            return Err(key_error(
+                "search.default_facets",
+                format!("unknown facet `{f}`"),
+            ));
         }
-        if self.price_buckets.windows(2).any(|w| w[0] >= w[1]) || self.price_buckets.iter().any(|b| *b <= 0) {
-            return Err(key_error("search.price_buckets", "must be positive and strictly ascending"));
+        if self.price_buckets.windows(2).any(|w| w[0] >= w[1])
+            || self.price_buckets.iter().any(|b| *b <= 0)
+        {
+            return Err(key_error(
+                "search.price_buckets",
+                "must be positive and strictly ascending",
+            ));
         }
         Ok(())
     }
@@ -628,36 +707,66 @@ impl Default for OrdersConfig {
 impl OrdersConfig {
     fn validate(&self) -> Result<(), ConfigError> {
         if !(1..=10_000).contains(&self.max_line_quantity) {
-            return Err(key_error("orders.max_line_quantity", "must be between 1 and 10000"));
+            return Err(key_error(
+                "orders.max_line_quantity",
+                "must be between 1 and 10000",
+            ));
         }
         if !(1..=1000).contains(&self.max_cart_lines) {
-            return Err(key_error("orders.max_cart_lines", "must be between 1 and 1000"));
+            return Err(key_error(
+                "orders.max_cart_lines",
+                "must be between 1 and 1000",
+            ));
         }
         if !(60..=7 * 86400).contains(&self.payment_timeout_secs) {
-            return Err(key_error("orders.payment_timeout_secs", "must be between 60 and 604800"));
+            return Err(key_error(
+                "orders.payment_timeout_secs",
+                "must be between 60 and 604800",
+            ));
         }
         if self.return_window_days > 365 {
-            return Err(key_error("orders.return_window_days", "must be at most 365"));
+            return Err(key_error(
+                "orders.return_window_days",
+                "must be at most 365",
+            ));
         }
         if self.shipping_flat < 0 || self.free_shipping_threshold < 0 {
-            return Err(key_error("orders.shipping_flat", "shipping amounts must not be negative"));
+            return Err(key_error(
+                "orders.shipping_flat",
+                "shipping amounts must not be negative",
+            ));
         }
         if self.default_tax_rate_bp > 10_000 {
-            return Err(key_error("orders.default_tax_rate_bp", "must be at most 10000"));
+            return Err(key_error(
+                "orders.default_tax_rate_bp",
+                "must be at most 10000",
+            ));
         }
         for (country, rate) in &self.tax_rates {
             if country.len() != 2 || !country.bytes().all(|b| b.is_ascii_uppercase()) {
-                return Err(key_error("orders.tax_rates", format!("{country:?} is not a two-letter upper-case country code")));
+                return Err(key_error(
+                    "orders.tax_rates",
+                    format!("{country:?} is not a two-letter upper-case country code"),
+                ));
             }
             if *rate > 10_000 {
-                return Err(key_error("orders.tax_rates", format!("the rate of {country} must be at most 10000")));
+                return Err(key_error(
+                    "orders.tax_rates",
+                    format!("the rate of {country} must be at most 10000"),
+                ));
             }
         }
         if self.commission_rate_bp > 10_000 {
-            return Err(key_error("orders.commission_rate_bp", "must be at most 10000"));
+            return Err(key_error(
+                "orders.commission_rate_bp",
+                "must be at most 10000",
+            ));
         }
         if !(1..=3600).contains(&self.timer_interval_secs) {
-            return Err(key_error("orders.timer_interval_secs", "must be between 1 and 3600"));
+            return Err(key_error(
+                "orders.timer_interval_secs",
+                "must be between 1 and 3600",
+            ));
         }
         Ok(())
     }
@@ -829,8 +938,8 @@ impl Config {
             set_path(&mut table, &keys, parse_env_value(&value))
                 .map_err(|m| key_error(&format!("{name} ({})", keys.join(".")), m))?;
         }
-        let config: Config = serde_path_to_error::deserialize(toml::Value::Table(table))
-            .map_err(|e| {
+        let config: Config =
+            serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
                 let key = e.path().to_string();
                 key_error(&key, e.into_inner().to_string())
             })?;
@@ -847,7 +956,10 @@ impl Config {
             ("http.timeouts.payment_secs", t.payment_secs),
         ] {
             if v == 0 || v > 3600 {
-                return Err(key_error(key, format!("must be between 1 and 3600, got {v}")));
+                return Err(key_error(
+                    key,
+                    format!("must be between 1 and 3600, got {v}"),
+                ));
             }
         }
         if self.http.body_limit_bytes < 1024 {
@@ -863,11 +975,17 @@ impl Config {
         }
         let url = &self.http.public_url;
         if !(url.is_empty() || url.starts_with("https://") || url.starts_with("http://")) {
-            return Err(key_error("http.public_url", "must start with https:// or http://"));
+            return Err(key_error(
+                "http.public_url",
+                "must start with https:// or http://",
+            ));
         }
         // Port 0 asks for any free port, so two listeners on port 0 never collide.
         if self.http.redirect_listen == Some(self.http.listen) && self.http.listen.port() != 0 {
-            return Err(key_error("http.redirect_listen", "must differ from http.listen"));
+            return Err(key_error(
+                "http.redirect_listen",
+                "must differ from http.listen",
+            ));
         }
         if self.log.partitions == 0 || self.log.partitions > 1024 {
             return Err(key_error("log.partitions", "must be between 1 and 1024"));
@@ -879,7 +997,10 @@ impl Config {
             return Err(key_error("log.retention_bytes", "must be at least 1 MiB"));
         }
         if self.log.retention_interval_secs == 0 {
-            return Err(key_error("log.retention_interval_secs", "must be at least 1"));
+            return Err(key_error(
+                "log.retention_interval_secs",
+                "must be at least 1",
+            ));
         }
         if self.store.group_commit_max == 0 {
             return Err(key_error("store.group_commit_max", "must be at least 1"));
@@ -887,14 +1008,23 @@ impl Config {
         match self.tls.mode {
             TlsMode::Files => {
                 if self.tls.cert_path.is_none() {
-                    return Err(key_error("tls.cert_path", "required when tls.mode = \"files\""));
+                    return Err(key_error(
+                        "tls.cert_path",
+                        "required when tls.mode = \"files\"",
+                    ));
                 }
                 if self.tls.key_path.is_none() {
-                    return Err(key_error("tls.key_path", "required when tls.mode = \"files\""));
+                    return Err(key_error(
+                        "tls.key_path",
+                        "required when tls.mode = \"files\"",
+                    ));
                 }
             }
             TlsMode::SelfSigned if self.tls.hosts.is_empty() => {
-                return Err(key_error("tls.hosts", "needs at least one host name for the certificate"));
+                return Err(key_error(
+                    "tls.hosts",
+                    "needs at least one host name for the certificate",
+                ));
             }
             _ => {}
         }
@@ -910,10 +1040,16 @@ impl Config {
         self.orders.validate()?;
         self.search.validate()?;
         if !matches!(self.telemetry.format.as_str(), "json" | "pretty") {
-            return Err(key_error("telemetry.format", "must be \"json\" or \"pretty\""));
+            return Err(key_error(
+                "telemetry.format",
+                "must be \"json\" or \"pretty\"",
+            ));
         }
         if tracing_subscriber::EnvFilter::try_new(&self.telemetry.level).is_err() {
-            return Err(key_error("telemetry.level", "is not a valid tracing filter"));
+            return Err(key_error(
+                "telemetry.level",
+                "is not a valid tracing filter",
+            ));
         }
         Ok(())
     }
@@ -941,7 +1077,9 @@ impl Config {
 fn parse_env_value(raw: &str) -> toml::Value {
     let doc = format!("v = {raw}");
     match doc.parse::<toml::Table>() {
-        Ok(mut t) => t.remove("v").unwrap_or_else(|| toml::Value::String(raw.into())),
+        Ok(mut t) => t
+            .remove("v")
+            .unwrap_or_else(|| toml::Value::String(raw.into())),
         Err(_) => toml::Value::String(raw.to_string()),
     }
 }

@@ -12,7 +12,11 @@ pub struct FieldError {
 }
 
 impl FieldError {
-    pub fn new(field: impl Into<String>, code: impl Into<String>, message: impl Into<String>) -> Self {
+    pub fn new(
+        field: impl Into<String>,
+        code: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
         Self {
             field: field.into(),
             code: code.into(),
@@ -49,7 +53,10 @@ pub enum Error {
     RateLimited { retry_after_secs: u64 },
     /// A part of the system is not ready yet (a rebuilding index); retry later.
     #[error("{message}")]
-    Unavailable { message: String, retry_after_secs: u64 },
+    Unavailable {
+        message: String,
+        retry_after_secs: u64,
+    },
     /// The embedded stores failed.
     #[error("storage error: {0}")]
     Storage(String),

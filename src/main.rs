@@ -7,7 +7,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "souk", version, about = "A multi-vendor marketplace in one binary")]
+#[command(
+    name = "souk",
+    version,
+    about = "A multi-vendor marketplace in one binary"
+)]
 struct Cli {
     #[command(flatten)]
     global: Global,
@@ -127,11 +131,12 @@ fn main() -> ExitCode {
         Command::Init => init(&config),
         Command::Check => check(&config),
         Command::Log {
-            command: LogCommand::Tail {
-                topic,
-                from,
-                partition,
-            },
+            command:
+                LogCommand::Tail {
+                    topic,
+                    from,
+                    partition,
+                },
         } => log_tail(&config, &topic, from, partition),
         Command::Admin {
             command: AdminCommand::Create { email, name },
@@ -156,9 +161,12 @@ fn main() -> ExitCode {
 fn load_config(global: &Global, command: &Command) -> Result<Config, ConfigError> {
     let data_default = global.data.clone().unwrap_or_else(|| PathBuf::from("data"));
     let path = global.config.clone().or_else(|| {
-        [PathBuf::from("config.toml"), data_default.join("config.toml")]
-            .into_iter()
-            .find(|p| p.is_file())
+        [
+            PathBuf::from("config.toml"),
+            data_default.join("config.toml"),
+        ]
+        .into_iter()
+        .find(|p| p.is_file())
     });
     let mut config = Config::load(path.as_deref(), std::env::vars())?;
     if let Some(d) = &global.data {
@@ -257,9 +265,8 @@ fn rotate_keys(config: &Config) -> souk::Result<ExitCode> {
 fn admin_create(config: Config, email: &str, name: Option<&str>) -> souk::Result<ExitCode> {
     let password = read_password()?;
     let app = souk::App::open(config)?;
-    let result = souk::services::users::admin::create_admin_blocking(
-        &app.state, email, &password, name,
-    );
+    let result =
+        souk::services::users::admin::create_admin_blocking(&app.state, email, &password, name);
     app.state.store.close();
     let id = result?;
     println!("admin {id} created for {email}");

@@ -130,11 +130,7 @@ impl Batch {
         if records.len() != h.count as usize {
             return Err(corrupt("record count"));
         }
-        Ok(Batch {
-            base,
-            records,
-            raw,
-        })
+        Ok(Batch { base, records, raw })
     }
 
     /// The offset after this batch's last record.

@@ -85,7 +85,10 @@ mod tests {
         let wtx = db.begin_write().unwrap();
         wtx.open_table(META)
             .unwrap()
-            .insert(SCHEMA_KEY, codec::encode(&(SCHEMA_VERSION + 1)).unwrap().as_slice())
+            .insert(
+                SCHEMA_KEY,
+                codec::encode(&(SCHEMA_VERSION + 1)).unwrap().as_slice(),
+            )
             .unwrap();
         wtx.commit().unwrap();
         let e = prepare(&db).unwrap_err().to_string();

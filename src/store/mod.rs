@@ -10,7 +10,9 @@ pub mod tables;
 
 use crate::error::{Error, Result};
 use crate::log::event::Envelope;
-use redb::{Database, Durability, ReadTransaction, ReadableDatabase, ReadableTable, WriteTransaction};
+use redb::{
+    Database, Durability, ReadTransaction, ReadableDatabase, ReadableTable, WriteTransaction,
+};
 use std::ops::Deref;
 use std::path::Path;
 use std::sync::Arc;
@@ -63,7 +65,8 @@ impl Store {
     /// Opens (or creates) `souk.redb` in `dir`, migrates an older schema, refuses a newer
     /// one, and starts the writer thread.
     pub fn open(dir: &Path, cache_mib: usize, group_commit_max: usize) -> Result<Store> {
-        std::fs::create_dir_all(dir).map_err(|e| Error::Storage(format!("{}: {e}", dir.display())))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Error::Storage(format!("{}: {e}", dir.display())))?;
         let path = dir.join("souk.redb");
         let db = Database::builder()
             .set_cache_size(cache_mib.max(1) * 1024 * 1024)
@@ -85,7 +88,11 @@ impl Store {
             .name("souk-writer".into())
             .spawn(move || writer_loop(writer_db, rx, committed_tx, next_seq, group_commit_max))
             .map_err(|e| Error::Internal(format!("cannot start writer thread: {e}")))?;
-        Ok(Store { db, jobs, committed })
+        Ok(Store {
+            db,
+            jobs,
+            committed,
+        })
     }
 
     /// Runs `f` in a write transaction on the writer thread. If it returns `Ok`, its
@@ -198,7 +205,11 @@ fn writer_loop(
         let mut replies: Vec<(Reply, bool)> = Vec::with_capacity(group.len());
         let mut pending_durable = false;
         for job in group {
-            let durability = if alone { Durability::Immediate } else { Durability::None };
+            let durability = if alone {
+                Durability::Immediate
+            } else {
+                Durability::None
+            };
             match run_one(&db, job, durability, &mut next_seq) {
                 Ok((reply, true)) => {
                     pending_durable |= !alone;
@@ -218,7 +229,12 @@ fn writer_loop(
         let seq_done = next_seq - 1;
         for (reply, ok) in replies {
             if ok {
-                reply(flush.as_ref().map(|_| ()).map_err(|e| Error::Storage(e.to_string())));
+                reply(
+                    flush
+                        .as_ref()
+                        .map(|_| ())
+                        .map_err(|e| Error::Storage(e.to_string())),
+                );
             } else {
                 reply(Ok(()));
             }
@@ -294,7 +310,10 @@ fn make_durable(db: &Database) -> Result<()> {
 }
 
 /// Reads a codec-encoded META value.
-pub fn meta_get<T: serde::de::DeserializeOwned>(rtx: &ReadTransaction, key: &str) -> Result<Option<T>> {
+pub fn meta_get<T: serde::de::DeserializeOwned>(
+    rtx: &ReadTransaction,
+    key: &str,
+) -> Result<Option<T>> {
     let meta = rtx.open_table(META)?;
     match meta.get(key)? {
         Some(v) => Ok(Some(codec::decode(v.value())?)),

@@ -11,8 +11,7 @@ pub const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 pub const OUTBOX_SEQ_TO_EVENT: TableDefinition<u64, &[u8]> = TableDefinition::new("outbox");
 
 /// Committed offsets of consumers that write redb: `group/topic/partition` → next offset.
-pub const CONSUMER_TO_OFFSET: TableDefinition<&str, u64> =
-    TableDefinition::new("consumer_offsets");
+pub const CONSUMER_TO_OFFSET: TableDefinition<&str, u64> = TableDefinition::new("consumer_offsets");
 
 // --- users and authentication (src/auth, src/services/users) ---
 
@@ -65,7 +64,8 @@ pub const SLUG_TO_PRODUCT_ID: TableDefinition<&[u8], &[u8]> = TableDefinition::n
 pub const VENDOR_PRODUCT_TO_UNIT: TableDefinition<&[u8], ()> =
     TableDefinition::new("vendor_products");
 /// Vendor id ++ SKU → product id ++ variant id: SKUs are unique per vendor.
-pub const VENDOR_SKU_TO_VARIANT: TableDefinition<&[u8], &[u8]> = TableDefinition::new("vendor_skus");
+pub const VENDOR_SKU_TO_VARIANT: TableDefinition<&[u8], &[u8]> =
+    TableDefinition::new("vendor_skus");
 /// Listing scope ++ product id → (): active products, newest last (scanned backwards).
 /// A scope is the whole catalog, a category (every ancestor too) or a vendor.
 pub const LISTING_NEWEST_TO_UNIT: TableDefinition<&[u8], ()> =
@@ -94,8 +94,7 @@ pub const BLOB_HASH_TO_MEDIA: TableDefinition<&str, &[u8]> = TableDefinition::ne
 /// Journal entry id (UUIDv7) → balanced journal entry.
 pub const JOURNAL_ID_TO_ENTRY: TableDefinition<&[u8], &[u8]> = TableDefinition::new("journal");
 /// `account/CUR` → balance in minor units (the sum of that account's postings).
-pub const ACCOUNT_TO_BALANCE: TableDefinition<&str, i64> =
-    TableDefinition::new("ledger_balances");
+pub const ACCOUNT_TO_BALANCE: TableDefinition<&str, i64> = TableDefinition::new("ledger_balances");
 /// `account/CUR` ++ 0x00 ++ journal entry id → posting amount: an account's history.
 pub const ACCOUNT_ENTRY_TO_AMOUNT: TableDefinition<&[u8], i64> =
     TableDefinition::new("ledger_postings");

@@ -104,13 +104,21 @@ async fn acknowledged_writes_and_their_events_survive_sigkill() {
         }
     }
     let acked = acked.lock().unwrap().clone();
-    assert!(acked.len() > 20, "too few writes acknowledged to mean anything: {}", acked.len());
+    assert!(
+        acked.len() > 20,
+        "too few writes acknowledged to mean anything: {}",
+        acked.len()
+    );
 
     // Every acknowledged account exists: registering it again is a conflict.
     let (child, url) = start(&data);
     let client = client(&data);
     for email in &acked {
-        assert_eq!(register(&client, &url, email).await, Some(409), "{email} was lost");
+        assert_eq!(
+            register(&client, &url, email).await,
+            Some(409),
+            "{email} was lost"
+        );
     }
     // A clean stop flushes the relay, so the log holds every committed event.
     stop(child);
@@ -119,13 +127,20 @@ async fn acknowledged_writes_and_their_events_survive_sigkill() {
         .args(["log", "tail", "--topic", "users"])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let mut per_email: HashMap<String, usize> = HashMap::new();
     let mut offsets: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
     let mut ids = std::collections::HashSet::new();
     for line in String::from_utf8(out.stdout).unwrap().lines() {
         let rec: serde_json::Value = serde_json::from_str(line).unwrap();
-        assert!(ids.insert(rec["id"].as_str().unwrap().to_string()), "event twice: {line}");
+        assert!(
+            ids.insert(rec["id"].as_str().unwrap().to_string()),
+            "event twice: {line}"
+        );
         offsets
             .entry(rec["partition"].as_u64().unwrap())
             .or_default()
@@ -137,12 +152,22 @@ async fn acknowledged_writes_and_their_events_survive_sigkill() {
         }
     }
     for email in &acked {
-        assert_eq!(per_email.get(email), Some(&1), "{email}: event missing or repeated");
+        assert_eq!(
+            per_email.get(email),
+            Some(&1),
+            "{email}: event missing or repeated"
+        );
     }
-    assert!(per_email.values().all(|n| *n == 1), "an event was appended twice");
+    assert!(
+        per_email.values().all(|n| *n == 1),
+        "an event was appended twice"
+    );
     for (partition, offs) in offsets {
         let dense: Vec<u64> = (0..offs.len() as u64).collect();
-        assert_eq!(offs, dense, "partition {partition} offsets are not dense and ordered");
+        assert_eq!(
+            offs, dense,
+            "partition {partition} offsets are not dense and ordered"
+        );
     }
 }
 

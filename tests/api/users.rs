@@ -266,7 +266,12 @@ async fn register_login_profile_refresh_logout() {
 
     // Without credentials: 401 saying which scheme to use.
     let r = app.get("/api/v1/users/profile").await;
-    assert!(r.headers()["www-authenticate"].to_str().unwrap().starts_with("Bearer"));
+    assert!(
+        r.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Bearer")
+    );
     problem(r, StatusCode::UNAUTHORIZED, "unauthorized").await;
 }
 
