@@ -37,10 +37,15 @@ fn token_verification(c: &mut Criterion) {
 
     // What the `Principal` extractor does per request: the token plus one redb read of
     // the session.
-    let mut config = Config::default();
-    config.data_dir = dir.path().join("data");
-    config.auth.argon2_memory_kib = 64;
-    config.auth.argon2_iterations = 1;
+    let config = Config {
+        data_dir: dir.path().join("data"),
+        auth: souk::config::AuthConfig {
+            argon2_memory_kib: 64,
+            argon2_iterations: 1,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
     let app = souk::App::open(config).unwrap();
     let state = app.state.clone();
     let rt = tokio::runtime::Builder::new_current_thread()

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark may panic on setup failure
 //! Generates the demo catalog the load benchmark serves, and times it: the issue wants
 //! 100,000 products well under a minute. Driven by `benches/load_catalog.sh`; run alone
 //! with `CATALOG_BENCH_DIR=/tmp/d CATALOG_BENCH_PRODUCTS=100000 cargo bench --bench catalog_demo`.

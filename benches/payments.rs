@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark may panic on setup failure
 //! The money path: ledger postings (durable, one at a time and 64 in flight so the writer
 //! groups them under one fsync), balance reads, and whole wallet payments through the
 //! payment command (fraud scoring, ledger, events, audit) with an order hook.

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark may panic on setup failure
 //! Search benchmark on the demo marketplace (100,000 products by default): the full index
 //! build from redb (time and size on disk, printed as `BUILT`), then criterion timings of
 //! 1-3 word queries with facets and typos, and of suggestions.

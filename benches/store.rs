@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark may panic on setup failure
 //! Durable writes through `Store::write`: one command at a time (each pays its own fsync)
 //! and 64 commands in flight (the writer groups them under one fsync).
 

@@ -89,6 +89,40 @@ pub fn run(config: &Config) -> Result<Report> {
             "state: {pending} event(s) in the outbox, moved to the log on next start"
         ));
     }
+    check_log(config, &rtx, &mut report)?;
     crate::services::payments::check(config, &rtx, &mut report)?;
     Ok(report)
+}
+
+/// The log's partitions hold dense offsets, every record decodes, and the log has not
+/// relayed past what the state committed.
+fn check_log(config: &Config, rtx: &redb::ReadTransaction, report: &mut Report) -> Result<()> {
+    let dir = config.data_dir.join("log");
+    if !dir.is_dir() {
+        report.fail(format!("log: {} is missing", dir.display()));
+        return Ok(());
+    }
+    let log = crate::log::EventLog::open(&dir, &config.log, crate::clock::Clock::default())?;
+    let problems = log.verify()?;
+    if problems.is_empty() {
+        let topics = log.topics();
+        report.pass(format!(
+            "log: {} topic(s), offsets dense in every partition",
+            topics.len()
+        ));
+    }
+    for p in problems {
+        report.fail(format!("log: {p}"));
+    }
+    let next_seq: u64 = crate::store::meta_get(rtx, migrations::OUTBOX_NEXT_SEQ)?.unwrap_or(1);
+    let relayed = log.relay_position();
+    if relayed >= next_seq {
+        report.fail(format!(
+            "log: holds outbox position {relayed} but the state only committed up to {}",
+            next_seq.saturating_sub(1)
+        ));
+    } else {
+        report.pass(format!("log: relayed outbox up to position {relayed}"));
+    }
+    Ok(())
 }

@@ -52,6 +52,9 @@ enum Command {
     },
     /// Create the data directory, its keys and a config file if there is none.
     Init,
+    /// Rebuild the search index from the state store (stop the server first; a running
+    /// server rebuilds through `POST /api/v1/admin/search/reindex`).
+    Reindex,
     /// Open every store read-only and verify what can be verified.
     Check,
     /// Read the event log.
@@ -129,6 +132,13 @@ fn main() -> ExitCode {
         Command::Serve { .. } => serve(config),
         Command::Demo { products, seed, .. } => demo(config, products, seed),
         Command::Init => init(&config),
+        Command::Reindex => souk::services::search::reindex(&config).map(|r| {
+            println!(
+                "search index rebuilt: {} documents, {} bytes, {:.1} s",
+                r.documents, r.bytes, r.seconds
+            );
+            ExitCode::SUCCESS
+        }),
         Command::Check => check(&config),
         Command::Log {
             command:

@@ -24,8 +24,8 @@ pub async fn health() -> Response {
         .into_response()
 }
 
-/// Ready when a read transaction opens on the state store. The relay's own check joins
-/// here once `AppState` carries it (see `checks`).
+/// Ready when a read transaction opens on the state store and the outbox relay keeps up
+/// (events waiting and no progress for 30 s means stuck).
 pub async fn ready(State(state): State<AppState>) -> Response {
     match checks(&state) {
         Ok(()) => (
@@ -53,6 +53,17 @@ fn checks(state: &AppState) -> Result<(), String> {
         .read()
         .map(drop)
         .map_err(|e| format!("state store: {e}"))?;
+    let relay = crate::log::relay::status(&state.store, &state.log);
+    if relay.is_stuck(std::time::Duration::from_secs(30)) {
+        return Err(format!(
+            "the outbox relay is stuck with {} event(s) waiting{}",
+            relay.lag,
+            relay
+                .last_error
+                .map(|e| format!(": {e}"))
+                .unwrap_or_default()
+        ));
+    }
     Ok(())
 }
 

@@ -1,4 +1,5 @@
 //! The one integration-test binary: a module per area, all on `helpers::spawn_app()`.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic: that is how they fail
 
 mod catalog;
 mod catalog_stock;

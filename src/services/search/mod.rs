@@ -39,9 +39,11 @@ pub struct SearchState {
     popularity: Mutex<HashMap<String, u64>>,
     /// Per signed-in shopper: categories (with their ancestors) and brands of products
     /// they clicked, carted or bought from search, most recent last, bounded.
-    affinity:
-        Mutex<HashMap<crate::auth::UserId, std::collections::VecDeque<(String, Option<String>)>>>,
+    affinity: Mutex<HashMap<crate::auth::UserId, Affinity>>,
 }
+
+/// A shopper's recent interests: (category path, brand), most recent last.
+type Affinity = std::collections::VecDeque<(String, Option<String>)>;
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
