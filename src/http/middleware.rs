@@ -124,7 +124,12 @@ fn problem_for_plain_errors(res: Response, id: &RequestId) -> Response {
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    if ct.starts_with("application/problem+json") || ct.starts_with("text/html") {
+    // A handler's own JSON error (RFC 6749 bodies on the OAuth token endpoint) is meant;
+    // only axum's plain-text rejections and empty bodies are rewritten.
+    if ct.starts_with("application/problem+json")
+        || ct.starts_with("application/json")
+        || ct.starts_with("text/html")
+    {
         return res;
     }
     let (code, detail) = match status {

@@ -607,7 +607,6 @@ async fn first_admin_through_the_setup_link() {
 }
 
 #[tokio::test]
-#[ignore = "needs http::middleware to leave application/json error bodies alone (RFC 6749 §5.2)"]
 async fn oauth_errors_have_rfc6749_bodies() {
     let app = app().await;
     let r = app
