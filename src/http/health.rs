@@ -81,6 +81,8 @@ pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Respo
             .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         return res;
     }
+    metrics::set_relay_lag(crate::log::relay::status(&state.store, &state.log).lag);
+    metrics::set_log_size_bytes(state.log.disk_space());
     let body = metrics::render(&state.config.data_dir);
     (
         [(

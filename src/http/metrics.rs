@@ -74,12 +74,12 @@ pub fn render(data_dir: &Path) -> String {
     handle.render()
 }
 
-/// Outbox events committed but not yet moved to the log; the relay sets it.
+/// Outbox events committed but not yet moved to the log; set at scrape time.
 pub fn set_relay_lag(events: u64) {
     metrics::gauge!(RELAY_LAG).set(events as f64);
 }
 
-/// Bytes the event log takes on disk; the log's background tasks set it.
+/// Bytes the event log takes on disk; set at scrape time.
 pub fn set_log_size_bytes(bytes: u64) {
     metrics::gauge!(LOG_SIZE).set(bytes as f64);
 }

@@ -226,7 +226,11 @@ fn writer_loop(
         if pending_durable {
             flush = make_durable(&db);
         }
-        let seq_done = next_seq - 1;
+        // The relay's watch moves before callers hear "ok", so a caller that waits for
+        // the relay after its write never misses its own events.
+        if flush.is_ok() {
+            committed.send_replace(next_seq - 1);
+        }
         for (reply, ok) in replies {
             if ok {
                 reply(
@@ -238,9 +242,6 @@ fn writer_loop(
             } else {
                 reply(Ok(()));
             }
-        }
-        if flush.is_ok() {
-            committed.send_replace(seq_done);
         }
     }
     drop(db);
