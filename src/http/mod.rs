@@ -40,6 +40,7 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
         .route("/ready", get(health::ready))
         .nest("/api/v1", api_v1())
         .merge(crate::services::catalog::api::media_router())
+        .merge(crate::web::router(state.clone()))
         .merge(extra);
     // With a separate metrics listener, the public port does not reveal business volume.
     if state.config.metrics.listen.is_none() {
@@ -78,7 +79,7 @@ fn with_layers(routes: Router<AppState>, state: &AppState) -> Router<AppState> {
         hsts: state.config.tls_enabled(),
     };
     routes
-        .fallback(|| async { axum::http::StatusCode::NOT_FOUND })
+        .fallback(crate::web::fallback)
         .layer(DefaultBodyLimit::max(http.body_limit_bytes))
         .layer(RequestBodyLimitLayer::new(http.body_limit_bytes))
         .layer(axum::middleware::from_fn_with_state(

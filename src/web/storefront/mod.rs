@@ -1,0 +1,106 @@
+//! The storefront's pages: home, category and search results, product, vendor store,
+//! cart and checkout, plus robots.txt and the sitemap. Each handler reads through the
+//! services (catalog, search, orders, payments) and renders one template; none opens a
+//! table or calls our own HTTP API.
+
+pub mod account;
+mod browse;
+
+use super::{Page, PageResult, render};
+use crate::app::AppState;
+use crate::services::catalog::queries::{self, ListQuery, SortParam};
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderValue, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use serde::Serialize;
+
+/// The storefront's templates, embedded.
+pub const TEMPLATES: &[(&str, &str)] = &[
+    (
+        "storefront/home.html",
+        include_str!("../../../templates/storefront/home.html"),
+    ),
+    (
+        "storefront/results.html",
+        include_str!("../../../templates/storefront/results.html"),
+    ),
+];
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(home))
+        .route("/robots.txt", get(robots))
+        .merge(browse::router())
+}
+
+/// Runs CPU-bound service reads (search, lists) off the async threads.
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> crate::Result<T> + Send + 'static,
+) -> crate::Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| crate::Error::internal(format!("page task: {e}")))?
+}
+
+#[derive(Serialize)]
+struct HomePage {
+    featured: Vec<browse::Card>,
+    trending: Vec<browse::Card>,
+    categories: Vec<queries::CategoryView>,
+    vendors: Vec<browse::FacetValue>,
+}
+
+async fn home(State(state): State<AppState>, page: Page) -> PageResult {
+    let s = state.clone();
+    let featured = blocking(move || {
+        queries::list(
+            &s,
+            ListQuery {
+                sort: Some(SortParam::Newest),
+                limit: Some(8),
+                in_stock: Some(true),
+                ..Default::default()
+            },
+        )
+    })
+    .await?
+    .items
+    .iter()
+    .map(browse::Card::from)
+    .collect();
+    let mut categories: Vec<_> = queries::categories(&state)?
+        .into_iter()
+        .filter(|c| c.depth == 0 && c.product_count > 0)
+        .collect();
+    categories.sort_by(|a, b| b.product_count.cmp(&a.product_count));
+    categories.truncate(8);
+    // The home page still serves while search rebuilds: trending and vendors wait.
+    let (trending, vendors) = browse::trending(&state, 8).await.unwrap_or_default();
+    render(
+        &state,
+        &page,
+        "storefront/home.html",
+        HomePage {
+            featured,
+            trending,
+            categories,
+            vendors,
+        },
+    )
+}
+
+async fn robots(State(state): State<AppState>) -> impl IntoResponse {
+    let base = state.config.public_url();
+    let body = format!(
+        "User-agent: *\nDisallow: /cart\nDisallow: /checkout\nDisallow: /account\nDisallow: /signin\nDisallow: /register\nDisallow: /api/\nAllow: /\n\nSitemap: {base}/sitemap.xml\n"
+    );
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        )],
+        body,
+    )
+}
