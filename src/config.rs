@@ -347,7 +347,7 @@ impl Default for CatalogConfig {
             list_scan_budget: 5000,
             demo_products: 3000,
             demo_seed: 42,
-            demo_images: 48,
+            demo_images: 52,
         }
     }
 }

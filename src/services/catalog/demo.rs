@@ -240,7 +240,13 @@ async fn run(config: Config, products: usize, seed: u64) -> Result<DemoReport> {
     let palette: Vec<ProductImage> = prepared
         .iter()
         .enumerate()
-        .map(|(i, p)| p.image(format!("Pattern {}", i + 1)))
+        .map(|(i, p)| {
+            p.image(format!(
+                "Picture {}{}",
+                demo_art::letter(i) as char,
+                i / 26 + 1
+            ))
+        })
         .collect();
     let dd = config.data_dir.clone();
     state
@@ -431,15 +437,17 @@ fn product(
     let images = if palette.is_empty() {
         Vec::new()
     } else {
-        let first = (i * 7 + root * 5) % palette.len();
+        let first = picture_for(noun, i * 7 + root * 5, palette.len());
         let mut v = vec![ProductImage {
             alt: title.clone(),
             ..palette[first].clone()
         }];
-        if palette.len() > 1 && rng.random_bool(0.3) {
+        // A second view of the same initial, when the palette has one.
+        let second = first + 26 * (1 + (i % 2));
+        if second < palette.len() && rng.random_bool(0.3) {
             v.push(ProductImage {
                 alt: title.clone(),
-                ..palette[(first + 1) % palette.len()].clone()
+                ..palette[second].clone()
             });
         }
         v
@@ -459,6 +467,20 @@ fn product(
         version: 1,
         created_at: now,
         updated_at: now,
+    }
+}
+
+/// Which of `n` palette pictures a product named after `word` shows: one carrying the
+/// word's initial (picture k carries letter k mod 26), `spread` choosing among several.
+fn picture_for(word: &str, spread: usize, n: usize) -> usize {
+    let letter = word.bytes().next().map(|b| b.to_ascii_uppercase());
+    match letter {
+        Some(l @ b'A'..=b'Z') if usize::from(l - b'A') < n => {
+            let first = usize::from(l - b'A');
+            let count = (n - first).div_ceil(26);
+            first + 26 * (spread % count)
+        }
+        _ => spread % n,
     }
 }
 
@@ -501,6 +523,22 @@ mod tests {
         drop(rtx);
         app.state.store.close();
         out
+    }
+
+    #[test]
+    fn a_product_shows_a_picture_with_its_initial() {
+        // 52 pictures: two per letter.
+        for spread in 0..4 {
+            let k = picture_for("Backpack", spread, 52);
+            assert_eq!(demo_art::letter(k), b'B');
+        }
+        assert_ne!(
+            picture_for("Backpack", 0, 52),
+            picture_for("Backpack", 1, 52)
+        );
+        // Too small a palette for the letter, or no letter: any picture, still in range.
+        assert!(picture_for("Zip", 3, 4) < 4);
+        assert!(picture_for("", 9, 4) < 4);
     }
 
     #[test]
