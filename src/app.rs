@@ -14,7 +14,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub store: Store,
     pub clock: Clock,
-    /// The event log under `data/log` (read side; only the outbox relay appends).
+    /// The event log under `data/log` (domain events arrive only through the outbox
+    /// relay; telemetry is appended by `telemetry`).
     pub log: EventLog,
     /// JWT keys, password hasher, lockout state.
     pub auth: Arc<crate::auth::AuthState>,
@@ -26,6 +27,8 @@ pub struct AppState {
     pub search: Arc<crate::services::search::SearchState>,
     /// `Idempotency-Key` requests still running in this process.
     pub idempotency: Arc<crate::http::idempotency::InFlight>,
+    /// Best-effort events (searches, views) queued for the log's `telemetry` topic.
+    pub telemetry: Arc<crate::telemetry::Telemetry>,
 }
 
 /// An opened marketplace: stores ready, workers not yet started.
@@ -52,6 +55,7 @@ impl App {
             &config, &clock,
         )?);
         let search = crate::services::search::SearchState::open(&config)?;
+        let telemetry = crate::telemetry::Telemetry::start(log.clone(), clock.clone())?;
         Ok(App {
             state: AppState {
                 config: Arc::new(config),
@@ -63,6 +67,7 @@ impl App {
                 payments,
                 search,
                 idempotency: Arc::default(),
+                telemetry,
             },
         })
     }
@@ -71,6 +76,7 @@ impl App {
     pub fn start_workers(&self) -> Result<Workers> {
         let s = &self.state;
         Ok(Workers {
+            telemetry: s.telemetry.clone(),
             relay: crate::log::relay::spawn(s.store.clone(), s.log.clone())?,
             retention: crate::log::retention::spawn(
                 s.log.clone(),
@@ -83,6 +89,7 @@ impl App {
 /// The running background workers. Stop them after draining requests and before
 /// `store.close()` with [`Workers::shutdown`]; dropping them stops them too.
 pub struct Workers {
+    telemetry: Arc<crate::telemetry::Telemetry>,
     pub relay: crate::log::relay::RelayHandle,
     retention: crate::log::retention::RetentionHandle,
 }
@@ -91,6 +98,10 @@ impl Workers {
     /// Moves what is left in the outbox to the log (waiting at most `grace`), then stops
     /// every worker. An error means events stayed in the outbox; they move on next start.
     pub async fn shutdown(self, grace: std::time::Duration) -> Result<()> {
+        // Telemetry first, so the relay's last fsync covers it too.
+        if let Err(e) = self.telemetry.shutdown_async().await {
+            tracing::warn!(error = %e, "flushing telemetry");
+        }
         let flushed = match tokio::time::timeout(grace, self.relay.flush()).await {
             Ok(r) => r,
             Err(_) => Err(crate::Error::Internal(format!(

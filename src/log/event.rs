@@ -171,4 +171,38 @@ events! {
         vendor_id: String, amount: i64,
         #[serde(with = "ts")] timestamp: Ts,
     }
+    // Telemetry: high-volume, best effort, appended straight to the log by
+    // `crate::telemetry` (never through the outbox). `userId` is set for signed-in
+    // visitors, `sessionId` is the visitor's opaque session (signed in or not).
+    SearchPerformed = "Search.Performed", topic "telemetry", key query {
+        query: String, results: u64,
+        #[serde(default)] corrected: Option<String>,
+        #[serde(default)] user_id: Option<String>,
+        #[serde(default)] session_id: Option<String>,
+        #[serde(with = "ts")] timestamp: Ts,
+        // The answer's query_id (feedback names it), the filters and sort as asked, and
+        // how long the engine took.
+        #[serde(default)] query_id: String,
+        #[serde(default)] filters: serde_json::Value,
+        #[serde(default)] latency_ms: f64,
+    }
+    SearchFeedback = "Search.Feedback", topic "telemetry", key product_id {
+        query_id: String, product_id: String, action: String,
+        #[serde(default)] user_id: Option<String>,
+        #[serde(default)] session_id: Option<String>,
+        #[serde(with = "ts")] timestamp: Ts,
+    }
+    PageViewed = "Page.Viewed", topic "telemetry", key path {
+        path: String,
+        #[serde(default)] user_id: Option<String>,
+        #[serde(default)] session_id: Option<String>,
+        #[serde(default)] referrer: Option<String>,
+        #[serde(with = "ts")] timestamp: Ts,
+    }
+    ProductViewed = "Product.Viewed", topic "telemetry", key product_id {
+        product_id: String,
+        #[serde(default)] user_id: Option<String>,
+        #[serde(default)] session_id: Option<String>,
+        #[serde(with = "ts")] timestamp: Ts,
+    }
 }

@@ -1,6 +1,7 @@
 //! The event log on fjall: topics, partitions, dense offsets, consumer groups and
-//! retention, fed only by the outbox relay (`relay`). Knows nothing of any service; no
-//! handler ever appends to it directly (events go through the outbox).
+//! retention, fed by the outbox relay (`relay`) and, for the best-effort `telemetry`
+//! topic only, by `crate::telemetry`. Knows nothing of any service; no handler ever
+//! appends to it directly (domain events go through the outbox).
 //!
 //! Layout under `<data_dir>/log/`: one fjall keyspace per topic (`topic.<name>`) holding
 //! compressed batches of records (see `batch`), and a `meta` keyspace holding, per topic,
@@ -275,8 +276,9 @@ impl EventLog {
 
     /// Appends events in one atomic fjall batch, each to its envelope's topic, in the
     /// partition of its key, at the next offset there. Visible to readers on return, but
-    /// not synced to disk: call [`EventLog::persist`] for that. Only the relay, tests and
-    /// benches call this; services emit through the outbox.
+    /// not synced to disk: call [`EventLog::persist`] for that. Only the relay, the
+    /// telemetry writer (`crate::telemetry`, topic `telemetry`), tests and benches call
+    /// this; services emit domain events through the outbox.
     pub fn append(&self, events: &[Envelope]) -> Result<Vec<Position>> {
         self.append_batch(events, None)
     }

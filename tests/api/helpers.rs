@@ -178,6 +178,12 @@ impl TestApp {
         if let Some(server) = self.server.take() {
             server.shutdown().await.expect("clean shutdown");
         }
+        // Telemetry's writer holds the log open: flushed and stopped before a restart.
+        self.state
+            .telemetry
+            .shutdown_async()
+            .await
+            .expect("telemetry flushed");
         self.state.store.close();
         self.dir
     }

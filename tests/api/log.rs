@@ -529,6 +529,38 @@ fn golden_samples() -> Vec<Envelope> {
             amount: 1799,
             timestamp: t,
         },
+        Event::SearchPerformed {
+            query: "blutooth speaker".into(),
+            results: 3,
+            corrected: Some("bluetooth speaker".into()),
+            user_id: Some("u-1".into()),
+            session_id: Some("s-1".into()),
+            timestamp: t,
+            query_id: "q-1".into(),
+            filters: json!({"brand": ["JBL"], "sort": "relevance"}),
+            latency_ms: 1.5,
+        },
+        Event::SearchFeedback {
+            query_id: "q-1".into(),
+            product_id: "p-1".into(),
+            action: "click".into(),
+            user_id: None,
+            session_id: Some("s-1".into()),
+            timestamp: t,
+        },
+        Event::PageViewed {
+            path: "/products/p-1".into(),
+            user_id: None,
+            session_id: Some("s-1".into()),
+            referrer: Some("https://example.com/".into()),
+            timestamp: t,
+        },
+        Event::ProductViewed {
+            product_id: "p-1".into(),
+            user_id: Some("u-1".into()),
+            session_id: None,
+            timestamp: t,
+        },
     ];
     events
         .into_iter()
