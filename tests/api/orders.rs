@@ -30,6 +30,44 @@ pub struct Shop {
 impl Shop {
     pub async fn new(stock: i64) -> Shop {
         let m = Market::new().await;
+        Shop::stock_up(m, stock).await
+    }
+
+    /// A shop on a server whose config `tweak` changes (after the light argon2
+    /// parameters), e.g. to turn the test card gateway on.
+    pub async fn with(stock: i64, tweak: impl FnOnce(&mut souk::config::Config)) -> Shop {
+        let app = crate::helpers::spawn_app_with(|c| {
+            c.auth.argon2_memory_kib = 64;
+            c.auth.argon2_iterations = 1;
+            tweak(c);
+        })
+        .await;
+        let admin = users::admin(&app).await;
+        let (vendor_a, vendor_a_id) =
+            crate::catalog::vendor(&app, &admin, "a@example.com", "Alpha Goods").await;
+        let (vendor_b, vendor_b_id) =
+            crate::catalog::vendor(&app, &admin, "b@example.com", "Beta Wares").await;
+        let (_, customer, _) = users::user(&app, "c@example.com").await;
+        let mut m = Market {
+            app,
+            admin,
+            vendor_a,
+            vendor_a_id,
+            vendor_b,
+            vendor_b_id,
+            customer,
+            home: String::new(),
+            kitchen: String::new(),
+            knives: String::new(),
+            garden: String::new(),
+        };
+        m.home = m.category("Home", None).await;
+        m.kitchen = m.category("Kitchen", Some(&m.home.clone())).await;
+        m.knives = m.category("Knives", Some(&m.kitchen.clone())).await;
+        Shop::stock_up(m, stock).await
+    }
+
+    async fn stock_up(m: Market, stock: i64) -> Shop {
         orders::saga::ensure_registered(&m.app.state);
         let knife = stocked(&m, &m.vendor_a.clone(), "Knife", "KN-1", 2000, stock).await;
         let board = stocked(&m, &m.vendor_b.clone(), "Board", "BO-1", 3500, stock).await;

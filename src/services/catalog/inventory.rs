@@ -415,6 +415,62 @@ pub fn commit(
     finish(tx, id, ReservationStatus::Committed, actor, now)
 }
 
+/// Puts returned units back on hand (a return received with restocking): each variant's
+/// units go to the first warehouse the committed reservation `id` took it from. 409
+/// unless the reservation was committed (the goods had left); 422 for a variant it never
+/// held or a quantity above what it held. Emits `Inventory.Updated` per changed level and
+/// `Product.BackInStock` where nothing was available before. The caller checks that the
+/// units were delivered and returned.
+pub fn restock(
+    tx: &mut Tx<'_>,
+    id: ReservationId,
+    lines: &[(VariantId, i64)],
+    actor: &str,
+    now: OffsetDateTime,
+) -> Result<()> {
+    let r = reservation_in(tx, id)?.ok_or_else(|| Error::not_found(format!("reservation {id}")))?;
+    if r.status != ReservationStatus::Committed {
+        return Err(Error::conflict(
+            "reservation_not_committed",
+            "only stock that left with a parcel can be put back",
+        ));
+    }
+    for (i, (variant, qty)) in lines.iter().enumerate() {
+        let held: i64 = r
+            .lines
+            .iter()
+            .filter(|l| l.variant_id == *variant)
+            .map(|l| l.quantity)
+            .sum();
+        let Some(first) = r.lines.iter().find(|l| l.variant_id == *variant) else {
+            return Err(Error::invalid(
+                &format!("lines[{i}]"),
+                "unknown_variant",
+                "this reservation never held that variant",
+            ));
+        };
+        if *qty < 1 || *qty > held {
+            return Err(Error::invalid(
+                &format!("lines[{i}].quantity"),
+                "out_of_range",
+                format!("must be between 1 and {held}"),
+            ));
+        }
+        let mut inv = inventory_in(tx, first.product_id)?;
+        let before = BTreeMap::from([(*variant, inv.available_of(*variant))]);
+        let level = inv.level_mut(*variant, first.warehouse_id);
+        level.on_hand += qty;
+        let changed = *level;
+        inv.version += 1;
+        put_inventory(tx, first.product_id, &inv)?;
+        tx.emit(inventory_updated(first.product_id, &changed, now).with_actor(actor));
+        if let Some(p) = super::store::product_in(tx, first.product_id)? {
+            emit_back_in_stock(tx, &p, &before, &inv, actor, now);
+        }
+    }
+    Ok(())
+}
+
 fn finish(
     tx: &mut Tx<'_>,
     id: ReservationId,

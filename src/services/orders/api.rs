@@ -1,12 +1,14 @@
-//! Cart, order, vendor-order and admin-order routes under /api/v1. Handlers parse, find
-//! who is asking (a user, or a guest by `x-cart-token`) and call the service; checkout
-//! goes through the `Idempotency-Key` guard. No table is opened here.
+//! Cart, order, return, vendor-order and admin-order routes under /api/v1. Handlers
+//! parse, find who is asking (a user; a guest by `x-cart-token`, or by an order's
+//! `access_token`) and call the service; checkout goes through the `Idempotency-Key`
+//! guard. No table is opened here.
 
 use super::cart::{self, AddInput, CartView, QuantityInput};
-use super::model::{CartItemId, OrderId, SubOrderId};
+use super::model::{CartItemId, OrderId, ReturnId, SubOrderId};
+use super::returns::ReturnInput;
 use super::state::Status;
 use super::store::CartOwner;
-use super::{CheckoutInput, OrderView, SubOrderView, VendorStatusInput};
+use super::{CheckoutInput, GuestCheckout, OrderView, SubOrderView, VendorStatusInput};
 use crate::app::AppState;
 use crate::auth::{Admin, ClientInfo, MaybePrincipal, Principal, VendorUser};
 use crate::error::{Error, Result};
@@ -31,9 +33,22 @@ pub fn router() -> Router<AppState> {
         .route("/orders", get(list_orders).post(create_order))
         .route("/orders/{id}", get(get_order))
         .route("/orders/{id}/cancel", put(cancel_order))
+        .route("/orders/{id}/return", post(return_order))
         .route("/vendor/orders", get(vendor_orders))
         .route("/vendor/orders/{id}", get(vendor_order))
         .route("/vendor/orders/{id}/status", put(vendor_status))
+        .route(
+            "/vendor/orders/{id}/returns/{rid}/approve",
+            post(approve_return),
+        )
+        .route(
+            "/vendor/orders/{id}/returns/{rid}/reject",
+            post(reject_return),
+        )
+        .route(
+            "/vendor/orders/{id}/returns/{rid}/received",
+            post(receive_return),
+        )
         .route("/admin/orders", get(admin_orders))
         .route("/admin/orders/{id}/cancel", put(admin_cancel))
 }
@@ -142,13 +157,58 @@ async fn clear_cart(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Checkout. With a bearer token: the user's cart. Without: a guest's, named by
+/// `x-cart-token`, with `email` in the body (see `GuestCheckout`).
 async fn create_order(
     State(state): State<AppState>,
-    p: Principal,
+    p: MaybePrincipal,
     client: ClientInfo,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let ip = client.ip.map(|i| i.to_string());
+    let Some(p) = p.0 else {
+        let token = match headers.get(CART_TOKEN).map(|v| v.to_str().unwrap_or("")) {
+            Some(t) if cart::valid_guest_token(t) => t.to_string(),
+            Some(_) => {
+                return Error::invalid(
+                    CART_TOKEN,
+                    "invalid_cart_token",
+                    "not a cart token this store gave out",
+                )
+                .into_response();
+            }
+            None => {
+                return Error::Unauthorized(
+                    "sign in, or send the guest cart's x-cart-token".into(),
+                )
+                .into_response();
+            }
+        };
+        use sha2::Digest;
+        let scope = format!(
+            "guest:{}",
+            hex::encode(sha2::Sha256::digest(token.as_bytes()))
+        );
+        return idempotency::guard(
+            &state.clone(),
+            &scope,
+            "orders",
+            &headers,
+            &body,
+            || async {
+                let input: GuestCheckout = match parse_body(&headers, &body).await {
+                    Ok(b) => b,
+                    Err(problem) => return problem.into_response(),
+                };
+                match super::checkout_guest(&state, &token, ip, input).await {
+                    Ok(answer) => (StatusCode::CREATED, Json(answer)).into_response(),
+                    Err(e) => e.into_response(),
+                }
+            },
+        )
+        .await;
+    };
     let scope = p.user_id.to_string();
     idempotency::guard(
         &state.clone(),
@@ -161,7 +221,6 @@ async fn create_order(
                 Ok(b) => b,
                 Err(problem) => return problem.into_response(),
             };
-            let ip = client.ip.map(|i| i.to_string());
             match super::checkout(&state, &p, ip, input).await {
                 Ok(answer) => (StatusCode::CREATED, Json(answer)).into_response(),
                 Err(e) => e.into_response(),
@@ -169,6 +228,30 @@ async fn create_order(
         },
     )
     .await
+}
+
+/// `?access_token=`: a guest's proof that an order is theirs.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AccessQuery {
+    #[serde(default)]
+    access_token: Option<String>,
+}
+
+/// Who acts on an order: a guest by access token, else the signed-in user (401 if none).
+enum Caller {
+    Guest(String),
+    User(Principal),
+}
+
+fn caller(p: MaybePrincipal, q: AccessQuery) -> Result<Caller> {
+    match (q.access_token, p.0) {
+        (Some(t), _) => Ok(Caller::Guest(t)),
+        (None, Some(p)) => Ok(Caller::User(p)),
+        (None, None) => Err(Error::Unauthorized(
+            "sign in, or give the order's access_token".into(),
+        )),
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -228,10 +311,30 @@ async fn admin_orders(
 
 async fn get_order(
     State(state): State<AppState>,
-    p: Principal,
+    p: MaybePrincipal,
     Path(id): Path<String>,
+    Query(q): Query<AccessQuery>,
 ) -> Result<Json<OrderView>> {
-    Ok(Json(super::get(&state, &p, order_id(&id)?)?))
+    let id = order_id(&id)?;
+    Ok(Json(match caller(p, q)? {
+        Caller::Guest(t) => super::get_guest(&state, id, &t)?,
+        Caller::User(p) => super::get(&state, &p, id)?,
+    }))
+}
+
+async fn return_order(
+    State(state): State<AppState>,
+    p: MaybePrincipal,
+    Path(id): Path<String>,
+    Query(q): Query<AccessQuery>,
+    Json(input): Json<ReturnInput>,
+) -> Result<(StatusCode, Json<OrderView>)> {
+    let id = order_id(&id)?;
+    let o = match caller(p, q)? {
+        Caller::Guest(t) => super::request_return_guest(&state, id, &t, input).await?,
+        Caller::User(p) => super::request_return(&state, &p, id, input).await?,
+    };
+    Ok((StatusCode::CREATED, Json(o)))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -254,8 +357,9 @@ async fn cancel_reason(headers: &HeaderMap, body: &Bytes) -> std::result::Result
 
 async fn cancel_order(
     State(state): State<AppState>,
-    p: Principal,
+    p: MaybePrincipal,
     Path(id): Path<String>,
+    Query(q): Query<AccessQuery>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -263,13 +367,15 @@ async fn cancel_order(
         Ok(r) => r,
         Err(r) => return r,
     };
-    match order_id(&id) {
-        Ok(id) => super::cancel(&state, &p, id, reason)
-            .await
-            .map(Json)
-            .into_response(),
-        Err(e) => e.into_response(),
-    }
+    let (id, who) = match order_id(&id).and_then(|id| Ok((id, caller(p, q)?))) {
+        Ok(x) => x,
+        Err(e) => return e.into_response(),
+    };
+    let done = match who {
+        Caller::Guest(t) => super::cancel_guest(&state, id, &t, reason).await,
+        Caller::User(p) => super::cancel(&state, &p, id, reason).await,
+    };
+    done.map(Json).into_response()
 }
 
 async fn admin_cancel(
@@ -325,5 +431,82 @@ async fn vendor_status(
     }
     Ok(Json(
         super::vendor_update(&state, &p, sub_order_id(&id)?, input).await?,
+    ))
+}
+
+fn return_id(raw: &str) -> Result<ReturnId> {
+    raw.parse().map_err(|_| Error::not_found("return"))
+}
+
+fn require_vendor_role(p: &Principal) -> Result<()> {
+    if p.is_admin() || p.vendor_id.is_some() {
+        Ok(())
+    } else {
+        Err(Error::Forbidden("this needs the vendor role".into()))
+    }
+}
+
+async fn approve_return(
+    State(state): State<AppState>,
+    p: Principal,
+    Path((id, rid)): Path<(String, String)>,
+) -> Result<Json<SubOrderView>> {
+    require_vendor_role(&p)?;
+    Ok(Json(
+        super::approve_return(&state, &p, sub_order_id(&id)?, return_id(&rid)?).await?,
+    ))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RejectBody {
+    #[serde(default)]
+    note: Option<String>,
+}
+
+async fn reject_return(
+    State(state): State<AppState>,
+    p: Principal,
+    Path((id, rid)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let note = if body.is_empty() {
+        None
+    } else {
+        match parse_body::<RejectBody>(&headers, &body).await {
+            Ok(b) => b.note,
+            Err(problem) => return problem.into_response(),
+        }
+    };
+    let run = async {
+        require_vendor_role(&p)?;
+        super::reject_return(&state, &p, sub_order_id(&id)?, return_id(&rid)?, note).await
+    };
+    run.await.map(Json).into_response()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReceivedBody {
+    restock: bool,
+}
+
+async fn receive_return(
+    State(state): State<AppState>,
+    p: Principal,
+    Path((id, rid)): Path<(String, String)>,
+    Json(input): Json<ReceivedBody>,
+) -> Result<Json<SubOrderView>> {
+    require_vendor_role(&p)?;
+    Ok(Json(
+        super::receive_return(
+            &state,
+            &p,
+            sub_order_id(&id)?,
+            return_id(&rid)?,
+            input.restock,
+        )
+        .await?,
     ))
 }

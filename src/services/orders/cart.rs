@@ -3,7 +3,7 @@
 //! stock, flags for what changed, totals). It never reserves stock: checkout does.
 
 use super::model::{Cart, CartItemId, CartLine};
-use super::pricing::{self, PartTotals};
+use super::pricing::{self, PartTotals, ShippingRule};
 use super::store::{self, CartOwner};
 use crate::app::AppState;
 use crate::auth::VendorId;
@@ -82,6 +82,8 @@ pub(super) struct Resolved {
     pub product: Option<Product>,
     pub vendor_ok: bool,
     pub vendor_name: String,
+    /// The vendor's shipping rule (its settings, else the config defaults).
+    pub shipping: ShippingRule,
     pub available: i64,
 }
 
@@ -134,16 +136,25 @@ impl CatalogView for WriteTransaction {
     }
 }
 
-pub(super) fn resolve(cv: &impl CatalogView, cart: &Cart) -> Result<Vec<Resolved>> {
+pub(super) fn resolve(
+    cv: &impl CatalogView,
+    cfg: &OrdersConfig,
+    cart: &Cart,
+) -> Result<Vec<Resolved>> {
     let mut out = Vec::with_capacity(cart.lines.len());
+    let defaults = ShippingRule::defaults(cfg);
     for l in &cart.lines {
         let product = cv.product(l.product_id)?;
-        let (vendor_ok, vendor_name) = match &product {
+        let (vendor_ok, vendor_name, shipping) = match &product {
             Some(p) => match cv.vendor(p.vendor_id)? {
-                Some(v) => (v.status == VendorStatus::Active, v.name),
-                None => (false, String::new()),
+                Some(v) => (
+                    v.status == VendorStatus::Active,
+                    v.name,
+                    ShippingRule::of_vendor(cfg, &v.shipping),
+                ),
+                None => (false, String::new(), defaults),
             },
-            None => (false, String::new()),
+            None => (false, String::new(), defaults),
         };
         out.push(Resolved {
             line: l.clone(),
@@ -151,6 +162,7 @@ pub(super) fn resolve(cv: &impl CatalogView, cart: &Cart) -> Result<Vec<Resolved
             product,
             vendor_ok,
             vendor_name,
+            shipping,
         });
     }
     Ok(out)
@@ -168,6 +180,7 @@ pub(super) fn view(
     tax_bp: u32,
 ) -> Result<CartView> {
     let mut groups: BTreeMap<VendorId, VendorGroup> = BTreeMap::new();
+    let mut rules: BTreeMap<VendorId, ShippingRule> = BTreeMap::new();
     let mut needs_review = false;
     let mut count = 0;
     for r in resolved {
@@ -182,6 +195,7 @@ pub(super) fn view(
         let insufficient = r.available < r.line.quantity;
         needs_review |= price_changed || insufficient || !purchasable;
         count += r.line.quantity;
+        rules.insert(p.vendor_id, r.shipping);
         let g = groups.entry(p.vendor_id).or_insert_with(|| VendorGroup {
             vendor_id: p.vendor_id,
             vendor_name: r.vendor_name.clone(),
@@ -214,6 +228,10 @@ pub(super) fn view(
         total: Money::zero(currency),
     };
     for g in groups.values_mut() {
+        let rule = rules
+            .get(&g.vendor_id)
+            .copied()
+            .unwrap_or_else(|| ShippingRule::defaults(cfg));
         let t = pricing::part_totals(
             cfg,
             currency,
@@ -222,6 +240,7 @@ pub(super) fn view(
                 .filter(|l| l.purchasable)
                 .map(|l| (l.unit_price, l.quantity)),
             tax_bp,
+            rule,
         )?;
         (g.subtotal, g.shipping, g.tax, g.total) = (t.subtotal, t.shipping, t.tax, t.total);
         totals.subtotal = totals.subtotal.checked_add(t.subtotal)?;
@@ -242,12 +261,14 @@ pub(super) fn view(
     })
 }
 
-/// The cart of `owner` as shown now.
+/// The cart of `owner` as shown now: lines grouped by vendor with current prices and
+/// stock, what changed since adding flagged, shipping by each vendor's rule, tax at the
+/// default rate (checkout applies the shipping country's). What the storefront renders.
 pub fn get(state: &AppState, owner: &CartOwner) -> Result<CartView> {
     let rtx = state.store.read()?;
     let cart = store::cart(&rtx, owner)?;
-    let resolved = resolve(&rtx, &cart)?;
     let cfg = &state.config.orders;
+    let resolved = resolve(&rtx, cfg, &cart)?;
     view(cfg, currency(state), &resolved, cfg.default_tax_rate_bp)
 }
 
@@ -371,6 +392,7 @@ pub async fn set_quantity(
     get(state, &owner)
 }
 
+/// Removes a line from the cart.
 pub async fn remove(state: &AppState, owner: CartOwner, item: CartItemId) -> Result<CartView> {
     let o = owner.clone();
     state
@@ -388,6 +410,7 @@ pub async fn remove(state: &AppState, owner: CartOwner, item: CartItemId) -> Res
     get(state, &owner)
 }
 
+/// Empties the cart.
 pub async fn clear(state: &AppState, owner: CartOwner) -> Result<()> {
     state
         .store

@@ -26,6 +26,14 @@ crate::id_type!(
     /// One line of a cart.
     CartItemId
 );
+crate::id_type!(
+    /// One ordered line (what a return names).
+    LineId
+);
+crate::id_type!(
+    /// One return a buyer asked for (one vendor's part of an order).
+    ReturnId
+);
 
 /// A cart line: what was asked for and the price seen when it was added or last changed.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -61,6 +69,9 @@ pub struct Address {
 /// One ordered line with its price frozen at checkout.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Line {
+    /// Made at checkout; records written before line ids existed get a new one.
+    #[serde(default)]
+    pub id: LineId,
     pub product_id: ProductId,
     pub variant_id: VariantId,
     pub title: String,
@@ -70,6 +81,9 @@ pub struct Line {
     /// Units of this line returned (and refunded) so far.
     #[serde(default)]
     pub returned: i64,
+    /// Units of this line put back on hand after a return.
+    #[serde(default)]
+    pub restocked: i64,
 }
 
 /// Shipping details a vendor gives when it ships.
@@ -79,17 +93,64 @@ pub struct Tracking {
     pub number: String,
 }
 
-/// A return the buyer asked for: which lines, how many, why.
+/// Where a return stands. The sub-order's own state (return_requested → returned →
+/// refunded) moves with it through the state table; approval is a step of the return.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReturnStatus {
+    /// The buyer asked; the vendor has not answered.
+    Requested,
+    /// The vendor agreed; the goods are on their way back.
+    Approved,
+    /// The vendor refused; the sub-order went back to where it was.
+    Rejected,
+    /// The vendor has the goods; the refund is under way.
+    Received,
+    /// The money went back to the buyer.
+    Refunded,
+}
+
+impl ReturnStatus {
+    /// Still being handled (blocks completion and another return of the same part).
+    pub fn is_open(&self) -> bool {
+        matches!(
+            self,
+            ReturnStatus::Requested | ReturnStatus::Approved | ReturnStatus::Received
+        )
+    }
+}
+
+/// One line of a return: which ordered line, how many units.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ReturnRequest {
-    /// (line index in the sub-order, quantity).
-    pub lines: Vec<(usize, i64)>,
+pub struct ReturnLine {
+    pub line_id: LineId,
+    pub quantity: i64,
+}
+
+/// A return the buyer asked for, of lines of one vendor's part.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Return {
+    pub id: ReturnId,
+    pub status: ReturnStatus,
+    pub lines: Vec<ReturnLine>,
     pub reason: String,
+    /// What goes back to the buyer once received: the goods at their frozen price, plus
+    /// the tax on them when tax was added on top. Shipping is not refunded.
     pub amount: Money,
+    /// The sub-order's state before the request (where a rejection sends it back).
+    pub resumes: Status,
     #[serde(default)]
     pub restock: bool,
+    #[serde(default)]
+    pub note: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
     pub requested_at: OffsetDateTime,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub decided_at: Option<OffsetDateTime>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub received_at: Option<OffsetDateTime>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub refunded_at: Option<OffsetDateTime>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -118,8 +179,9 @@ pub struct SubOrder {
     pub tracking: Option<Tracking>,
     #[serde(default, with = "time::serde::rfc3339::option")]
     pub delivered_at: Option<OffsetDateTime>,
+    /// Every return asked of this part, oldest first; at most one open at a time.
     #[serde(default)]
-    pub open_return: Option<ReturnRequest>,
+    pub returns: Vec<Return>,
     /// Refunded for returns of this part so far.
     #[serde(default)]
     pub refunded: i64,
@@ -173,6 +235,19 @@ pub struct Order {
     pub deferred: bool,
     #[serde(default)]
     pub pending_refund: Option<RefundIntent>,
+    /// Refunds waiting for `pending_refund` to go through, oldest first.
+    #[serde(default)]
+    pub queued_refunds: Vec<RefundIntent>,
+    /// The tax rate frozen at checkout (`None` in records from before it was kept).
+    #[serde(default)]
+    pub tax_rate_bp: Option<u32>,
+    /// A guest checkout: the email the guest gave (`user_id` is then the guest identity
+    /// derived from it, see `guest::guest_user_id`).
+    #[serde(default)]
+    pub guest_email: Option<String>,
+    /// SHA-256 (hex) of the guest's order access token; the token itself is never stored.
+    #[serde(default)]
+    pub access_hash: Option<String>,
     pub history: Vec<HistoryEntry>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,

@@ -18,7 +18,10 @@ use time::OffsetDateTime;
 #[derive(Debug, Clone, Serialize)]
 pub struct OrderView {
     pub id: OrderId,
+    /// The buyer; for a guest checkout, the guest identity of `guest_email`.
     pub user_id: UserId,
+    /// Set when the order was placed by a guest.
+    pub guest_email: Option<String>,
     pub status: Status,
     pub sub_orders: Vec<SubOrderView>,
     pub subtotal: Money,
@@ -58,6 +61,8 @@ pub struct SubOrderView {
     pub tracking: Option<Tracking>,
     pub shipping_address: Address,
     pub refunded: Money,
+    /// Every return asked of this part, oldest first.
+    pub returns: Vec<super::returns::ReturnView>,
     pub timeline: Vec<HistoryEntry>,
 }
 
@@ -79,6 +84,11 @@ pub(crate) fn sub_view(o: &Order, s: &SubOrder) -> SubOrderView {
         tracking: s.tracking.clone(),
         shipping_address: o.address.clone(),
         refunded: Money::new(s.refunded, s.total.currency),
+        returns: s
+            .returns
+            .iter()
+            .map(super::returns::ReturnView::of)
+            .collect(),
         timeline: o
             .history
             .iter()
@@ -93,6 +103,7 @@ pub fn view(o: &Order) -> OrderView {
     OrderView {
         id: o.id,
         user_id: o.user_id,
+        guest_email: o.guest_email.clone(),
         status: o.status,
         sub_orders: o.sub_orders.iter().map(|s| sub_view(o, s)).collect(),
         subtotal: o.subtotal,
@@ -111,16 +122,19 @@ pub fn view(o: &Order) -> OrderView {
     }
 }
 
-/// An order its buyer or an admin may see; anyone else gets 404.
+/// An order its buyer or an admin may see (a user also sees guest orders placed with
+/// their verified email); anyone else gets 404. The storefront's order page calls this.
 pub fn get(state: &AppState, p: &Principal, id: OrderId) -> Result<OrderView> {
+    let who = super::guest::buyer(state, p)?;
     let rtx = state.store.read()?;
     let o = store::order(&rtx, id)?
-        .filter(|o| p.is_admin() || o.user_id == p.user_id)
+        .filter(|o| who.may(o))
         .ok_or_else(|| Error::not_found("order"))?;
     Ok(view(&o))
 }
 
-/// The caller's orders (an admin's `all` lists everyone's), newest first.
+/// The caller's orders (an admin's `all` lists everyone's), newest first; guest orders
+/// of the caller's verified email are the caller's too.
 pub fn list(
     state: &AppState,
     p: &Principal,
@@ -135,8 +149,15 @@ pub fn list(
         p.require_admin()?;
         store::all_orders(&rtx, before)?
     } else {
+        // The caller's own orders and, with a verified email, the guest orders placed
+        // with it, merged newest first (order ids are time-ordered).
+        let mut ids = store::user_orders(&rtx, p.user_id, before)?;
+        if let Some(claimed) = super::guest::claimed_identity(state, p)? {
+            ids.extend(store::user_orders(&rtx, claimed, before)?);
+            ids.sort_unstable_by(|a, b| b.cmp(a));
+        }
         let mut v = Vec::new();
-        for id in store::user_orders(&rtx, p.user_id, before)? {
+        for id in ids {
             if let Some(o) = store::order(&rtx, id)? {
                 v.push(o);
             }

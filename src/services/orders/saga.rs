@@ -3,7 +3,7 @@
 //! timeout, completion, refund retries) and the worker that fires them. Every step checks
 //! the order's state first, so a result or timer delivered twice changes nothing.
 
-use super::model::{Order, OrderId, RefundIntent, Timer, TimerKind};
+use super::model::{Order, OrderId, RefundIntent, ReturnStatus, Timer, TimerKind};
 use super::state::Status;
 use super::store;
 use crate::app::AppState;
@@ -188,7 +188,8 @@ fn share_out(tx: &WriteTransaction, o: &mut Order, now: OffsetDateTime) -> Resul
     Ok(())
 }
 
-/// Records that `intent` must be refunded, with a durable timer that retries it.
+/// Records that `intent` must be refunded, with a durable timer that retries it. While
+/// another refund of the order is under way it waits in the queue behind it.
 pub(crate) fn plan_refund(
     tx: &WriteTransaction,
     o: &mut Order,
@@ -196,10 +197,8 @@ pub(crate) fn plan_refund(
     now: OffsetDateTime,
 ) -> Result<()> {
     if o.pending_refund.is_some() {
-        return Err(Error::conflict(
-            "refund_in_progress",
-            "a refund of this order is still in progress; try again shortly",
-        ));
+        o.queued_refunds.push(intent);
+        return Ok(());
     }
     o.pending_refund = Some(intent);
     store::set_timer(
@@ -245,10 +244,16 @@ fn take_back(
         from_sub += vendor_part + commission_part;
         if s.status == Status::Returned {
             s.refunded += vendor_part + commission_part;
-            if let Some(r) = s.open_return.take() {
-                for (li, q) in r.lines {
-                    if let Some(l) = s.lines.get_mut(li) {
-                        l.returned += q;
+            if let Some(r) = s
+                .returns
+                .iter_mut()
+                .find(|r| r.status == ReturnStatus::Received)
+            {
+                r.status = ReturnStatus::Refunded;
+                r.refunded_at = Some(now);
+                for rl in &r.lines {
+                    if let Some(l) = s.lines.iter_mut().find(|l| l.id == rl.line_id) {
+                        l.returned += rl.quantity;
                     }
                 }
             }
@@ -270,6 +275,10 @@ fn take_back(
     )?;
     // The refund timer, if still set, finds nothing pending and clears itself.
     o.refunded += intent.amount.amount;
+    if !o.queued_refunds.is_empty() {
+        let next = o.queued_refunds.remove(0);
+        plan_refund(tx, o, next, now)?;
+    }
     Ok(())
 }
 
@@ -277,21 +286,30 @@ fn take_back(
 /// refund timer stays and the worker retries; the refund and the order's record of it
 /// commit together, so a retry after success finds nothing pending.
 pub async fn run_refund_if_pending(state: &AppState, id: OrderId) {
-    if let Err(e) = run_refund(state, id).await {
-        tracing::warn!(order.id = %id, error = %e, "refund not done yet; the timer retries it");
+    // A refund that goes through may bring the next queued one forward: send those too.
+    for _ in 0..8 {
+        match run_refund(state, id).await {
+            Ok(true) => {}
+            Ok(false) => return,
+            Err(e) => {
+                tracing::warn!(order.id = %id, error = %e, "refund not done yet; the timer retries it");
+                return;
+            }
+        }
     }
 }
 
-async fn run_refund(state: &AppState, id: OrderId) -> Result<()> {
+/// Sends the pending refund, if any; `Ok(true)` when one was sent.
+async fn run_refund(state: &AppState, id: OrderId) -> Result<bool> {
     let (intent, payment) = {
         let rtx = state.store.read()?;
         match store::order(&rtx, id)? {
             Some(o) => (o.pending_refund, o.payment_id),
-            None => return Ok(()),
+            None => return Ok(false),
         }
     };
     let (Some(intent), Some(payment)) = (intent, payment) else {
-        return Ok(());
+        return Ok(false);
     };
     crate::services::payments::refund(
         state,
@@ -303,7 +321,7 @@ async fn run_refund(state: &AppState, id: OrderId) -> Result<()> {
         },
     )
     .await?;
-    Ok(())
+    Ok(true)
 }
 
 /// Fires every timer due by the state's clock. Tests call this after moving the clock;
@@ -326,7 +344,7 @@ pub async fn run_due(state: &AppState) -> Result<usize> {
 async fn fire(state: &AppState, t: &Timer, now: OffsetDateTime) -> Result<()> {
     match t.kind {
         TimerKind::Refund => {
-            let retry = run_refund(state, t.order_id).await;
+            let retry = run_refund(state, t.order_id).await.map(|_| ());
             let t = t.clone();
             state
                 .store
@@ -384,8 +402,10 @@ async fn fire(state: &AppState, t: &Timer, now: OffsetDateTime) -> Result<()> {
                         return Ok(());
                     }
                     let open = o.pending_refund.is_some()
+                        || !o.queued_refunds.is_empty()
                         || o.sub_orders.iter().any(|s| {
                             matches!(s.status, Status::ReturnRequested | Status::Returned)
+                                || s.returns.iter().any(|r| r.status.is_open())
                         });
                     if open {
                         // A return is still being handled: look again in an hour.

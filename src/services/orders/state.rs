@@ -139,6 +139,12 @@ pub const TRANSITIONS: &[(Level, Status, Status, &str)] = &[
     ),
     (
         S,
+        Refunded,
+        ReturnRequested,
+        "the buyer asked to return more lines within the window",
+    ),
+    (
+        S,
         ReturnRequested,
         Delivered,
         "the vendor rejected the return",
@@ -146,8 +152,14 @@ pub const TRANSITIONS: &[(Level, Status, Status, &str)] = &[
     (
         S,
         ReturnRequested,
+        Refunded,
+        "the vendor rejected a further return; earlier returns stay refunded",
+    ),
+    (
+        S,
+        ReturnRequested,
         Returned,
-        "the vendor approved and received the goods",
+        "the vendor approved the return and received the goods",
     ),
     (S, Returned, Refunded, "the returned lines were refunded"),
     (

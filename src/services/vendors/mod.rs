@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod model;
+pub mod shipping;
 pub mod store;
 
 use crate::app::AppState;
@@ -36,6 +37,7 @@ pub async fn create(state: &AppState, p: &Principal, input: CreateInput) -> Resu
         owner_user_id: input.owner_user_id,
         status: VendorStatus::Active,
         created_at: now,
+        shipping: Default::default(),
     };
     let v = vendor.clone();
     state

@@ -12,6 +12,17 @@ pub enum VendorStatus {
     Suspended,
 }
 
+/// How a vendor charges shipping, in minor units of the store's currency. `None` means
+/// the config default (`orders.shipping_flat`, `orders.free_shipping_threshold`);
+/// a threshold of 0 means shipping is never free.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShippingSettings {
+    #[serde(default)]
+    pub flat_rate: Option<i64>,
+    #[serde(default)]
+    pub free_shipping_threshold: Option<i64>,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Vendor {
     pub id: VendorId,
@@ -20,6 +31,8 @@ pub struct Vendor {
     pub status: VendorStatus,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+    #[serde(default)]
+    pub shipping: ShippingSettings,
 }
 
 #[derive(Debug, Clone, Serialize)]
