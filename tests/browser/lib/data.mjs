@@ -4,11 +4,13 @@
 /** "lether": one letter short of "leather", a material of the demo's Fashion products. */
 export const TYPO_QUERY = 'lether';
 export const CORRECTED = 'leather';
+/** What journey 2 adds to its wallet, in minor units. */
+export const WALLET_TOPUP = 50000;
 
 /**
  * For the typo query: `first` is a product with more than one variant (to pick one),
  * `brand` its brand (the facet to filter by), `second` an in-stock product of another
- * vendor. Each: { slug, title, brand, vendor: {id, name}, variants }.
+ * vendor, `cheap` the cheapest in-stock one. Each: { slug, title, brand, vendor: {id, name}, variants }.
  */
 export async function pickProducts(api) {
   const res = await api.get(`/api/v1/search?q=${encodeURIComponent(TYPO_QUERY)}&limit=50&facets=brand,vendor`);
@@ -25,7 +27,10 @@ export async function pickProducts(api) {
   if (!first) throw new Error(`no product with two in-stock variants among the hits for "${TYPO_QUERY}"`);
   const second = details.find((p) => p.vendor.id !== first.vendor.id && inStock(p));
   if (!second) throw new Error(`no in-stock product of a second vendor among the hits for "${TYPO_QUERY}"`);
-  return { first, second, brand: first.brand, hits: res.items.length };
+  // For the wallet order: an in-stock product well under the top-up (shipping and tax on top).
+  const cheap = details.filter(inStock).sort((a, b) => a.price.amount - b.price.amount)[0];
+  if (cheap.price.amount > WALLET_TOPUP / 2) throw new Error(`no product under ${WALLET_TOPUP / 200} EUR among the hits for "${TYPO_QUERY}"`);
+  return { first, second, cheap, brand: first.brand, hits: res.items.length };
 }
 
 /** The options of a variant as shown, e.g. { size: 'M' }, and its first option's value. */

@@ -31,6 +31,47 @@ export async function clickAction(page, name, what) {
   await target.click();
 }
 
+/** Presses a button of the page's main content (not the header's) with this name, and waits for the next page. */
+export async function submit(page, name, what) {
+  const button = page.getByRole('main').getByRole('button', { name }).first();
+  await expectVisible(page, button, what || `a button named ${name}`);
+  await Promise.all([page.waitForEvent('load'), button.click()]);
+}
+
+/** Presses a button or follows a link of the page's main content with this name. */
+export async function press(page, name, what) {
+  const main = page.getByRole('main');
+  const target = main.getByRole('button', { name }).or(main.getByRole('link', { name })).first();
+  await expectVisible(page, target, what || `a button or link named ${name}`);
+  await Promise.all([page.waitForEvent('load'), target.click()]);
+}
+
+/** Follows a link of the page's main content with this name. */
+export async function follow(page, name, what, scope) {
+  const link = (scope || page.getByRole('main')).getByRole('link', { name }).first();
+  await expectVisible(page, link, what || `a link named ${name}`);
+  await Promise.all([page.waitForEvent('load'), link.click()]);
+}
+
+/** Follows a header link ("Account", "Cart", "Sign in", ...). */
+export async function header(page, name, what) {
+  const link = page.getByRole('banner').getByRole('link', { name }).first();
+  await expectVisible(page, link, what || `a header link named ${name}`);
+  await Promise.all([page.waitForEvent('load'), link.click()]);
+}
+
+/** Signs out with the header's "Sign out" button. */
+export async function signOut(page) {
+  const button = page.getByRole('banner').getByRole('button', { name: /sign out|log out/i }).first();
+  await expectVisible(page, button, 'a "Sign out" button in the header');
+  await Promise.all([page.waitForEvent('load'), button.click()]);
+}
+
+/** True once the header offers "Sign out". */
+export async function expectSignedIn(page, what) {
+  await expectVisible(page, page.getByRole('banner').getByRole('button', { name: /sign out|log out/i }), what || 'a "Sign out" button in the header (signed in)');
+}
+
 /** Fills a field found by its label, saying which label was expected when it is absent. */
 export async function fillLabel(page, label, value, scope = page) {
   const field = scope.getByLabel(label).first();
@@ -52,5 +93,5 @@ export function parseMoney(text) {
 export async function signIn(page, email, password) {
   await fillLabel(page, /e-?mail/i, email);
   await fillLabel(page, /^password/i, password);
-  await Promise.all([page.waitForLoadState('load'), page.getByRole('button', { name: /sign in|log in/i }).first().click()]);
+  await submit(page, /^(sign in|log in)$/i, 'a "Sign in" button');
 }
