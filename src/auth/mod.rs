@@ -74,6 +74,8 @@ pub struct AuthState {
     keys_dir: PathBuf,
     pub hasher: password::Hasher,
     pub throttle: Throttle,
+    /// Sessions' last-seen times noted by requests, written in batches by the sweep.
+    pub last_seen: session::LastSeen,
     pub config: AuthConfig,
     verified: tokens::VerifiedCache,
 }
@@ -87,6 +89,7 @@ impl AuthState {
             keys_dir,
             hasher: password::Hasher::new(&config.auth)?,
             throttle: Throttle::default(),
+            last_seen: session::LastSeen::default(),
             config: config.auth.clone(),
             verified: tokens::VerifiedCache::default(),
         })

@@ -92,6 +92,8 @@ pub fn principal_for_session(
     let rtx = state.store.read()?;
     let s = session::active(&rtx, id, now)?
         .ok_or_else(|| Error::Unauthorized("the session has ended; log in again".into()))?;
+    // No write here: at most a note in memory, once a minute per session.
+    state.auth.last_seen.touch(s.id, s.last_seen_at, now);
     Ok(Principal {
         user_id: s.user_id,
         role: s.role,

@@ -1,8 +1,16 @@
 //! Lockout with exponential back-off for credential checks (login, MFA, password reset),
-//! kept per account and per client address, on top of the global rate limit. In memory:
-//! a restart forgets it, which costs an attacker nothing they could not get by waiting.
+//! kept per account and per client address, on top of the global rate limit. The
+//! per-account state lives in redb (`ACCOUNT_LOCKOUT_HASH_TO_STATE`, keyed by a hash so no
+//! address is stored in clear), so a restart does not hand an attacker a fresh set of
+//! guesses on a locked account; the per-address state stays in memory (bounded), since
+//! addresses are cheap to change anyway. Forgotten entries are swept by the users sweep.
 
+use super::kv;
 use crate::error::{Error, Result};
+use crate::store::tables::ACCOUNT_LOCKOUT_HASH_TO_STATE;
+use redb::{ReadTransaction, ReadableTable, WriteTransaction};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::Mutex;
 use time::OffsetDateTime;
@@ -18,13 +26,58 @@ pub struct Policy {
     pub forget_after_secs: u64,
 }
 
-#[derive(Debug, Default)]
-struct Entry {
-    failures: u32,
-    locked_until: Option<OffsetDateTime>,
-    last_failure: Option<OffsetDateTime>,
+/// The failures counted against one key and the lock they caused.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    pub failures: u32,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub locked_until: Option<OffsetDateTime>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub last_failure: Option<OffsetDateTime>,
 }
 
+impl Entry {
+    /// Quiet for long enough that the failures no longer count.
+    pub fn forgotten(&self, policy: &Policy, now: OffsetDateTime) -> bool {
+        self.last_failure
+            .is_some_and(|last| (now - last).whole_seconds() >= policy.forget_after_secs as i64)
+            && self.locked_until.is_none_or(|u| u <= now)
+    }
+
+    /// 429 with the seconds left if locked at `now`.
+    fn refuse_if_locked(&self, policy: &Policy, now: OffsetDateTime) -> Result<()> {
+        if self.forgotten(policy, now) {
+            return Ok(());
+        }
+        match self.locked_until {
+            Some(until) if until > now => Err(Error::RateLimited {
+                retry_after_secs: ((until - now).whole_seconds().max(1)) as u64,
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Counts one failure; returns the lock it caused, in seconds, if any.
+    fn record_failure(&mut self, policy: &Policy, now: OffsetDateTime) -> Option<u64> {
+        if self.forgotten(policy, now) {
+            *self = Entry::default();
+        }
+        self.failures = self.failures.saturating_add(1);
+        self.last_failure = Some(now);
+        let over = self.failures.checked_sub(policy.free_failures)?;
+        if over == 0 {
+            return None;
+        }
+        let secs = policy
+            .base_secs
+            .saturating_mul(1u64 << (over - 1).min(30))
+            .min(policy.max_secs);
+        self.locked_until = Some(now + time::Duration::seconds(secs as i64));
+        Some(secs)
+    }
+}
+
+/// The in-memory half: per client address.
 #[derive(Default)]
 pub struct Throttle {
     entries: Mutex<HashMap<String, Entry>>,
@@ -38,18 +91,11 @@ impl Throttle {
             .lock()
             .map_err(|_| Error::internal("throttle poisoned"))?;
         let Some(e) = map.get(key) else { return Ok(()) };
-        if let Some(last) = e.last_failure
-            && (now - last).whole_seconds() >= policy.forget_after_secs as i64
-        {
+        if e.forgotten(policy, now) {
             map.remove(key);
             return Ok(());
         }
-        match e.locked_until {
-            Some(until) if until > now => Err(Error::RateLimited {
-                retry_after_secs: ((until - now).whole_seconds().max(1)) as u64,
-            }),
-            _ => Ok(()),
-        }
+        e.refuse_if_locked(policy, now)
     }
 
     /// Counts one failure; returns the lock it caused, in seconds, if any.
@@ -59,24 +105,9 @@ impl Throttle {
         if map.len() > 100_000 {
             map.retain(|_, e| e.locked_until.is_some_and(|u| u > now));
         }
-        let e = map.entry(key.to_string()).or_default();
-        if let Some(last) = e.last_failure
-            && (now - last).whole_seconds() >= policy.forget_after_secs as i64
-        {
-            *e = Entry::default();
-        }
-        e.failures += 1;
-        e.last_failure = Some(now);
-        let over = e.failures.checked_sub(policy.free_failures)?;
-        if over == 0 {
-            return None;
-        }
-        let secs = policy
-            .base_secs
-            .saturating_mul(1u64 << (over - 1).min(30))
-            .min(policy.max_secs);
-        e.locked_until = Some(now + time::Duration::seconds(secs as i64));
-        Some(secs)
+        map.entry(key.to_string())
+            .or_default()
+            .record_failure(policy, now)
     }
 
     pub fn succeed(&self, key: &str) {
@@ -84,6 +115,83 @@ impl Throttle {
             map.remove(key);
         }
     }
+}
+
+// --- the durable half: per account, in redb ---
+
+fn stored_key(key: &str) -> [u8; 32] {
+    Sha256::digest(key.as_bytes()).into()
+}
+
+/// The stored entry of an account key, if any.
+pub fn stored(rtx: &ReadTransaction, key: &str) -> Result<Option<Entry>> {
+    kv::read(rtx, ACCOUNT_LOCKOUT_HASH_TO_STATE, &stored_key(key))
+}
+
+/// Refuses with 429 and the seconds left if the account `key` is locked at `now`.
+pub fn check_stored(
+    rtx: &ReadTransaction,
+    key: &str,
+    policy: &Policy,
+    now: OffsetDateTime,
+) -> Result<()> {
+    match stored(rtx, key)? {
+        Some(e) => e.refuse_if_locked(policy, now),
+        None => Ok(()),
+    }
+}
+
+/// Counts one failure against the account `key` in the caller's transaction; returns the
+/// lock it caused, in seconds, if any. Concurrent failures are counted exactly, since
+/// every write transaction sees the one before.
+pub fn fail_stored(
+    wtx: &WriteTransaction,
+    key: &str,
+    policy: &Policy,
+    now: OffsetDateTime,
+) -> Result<Option<u64>> {
+    let k = stored_key(key);
+    let mut e: Entry = kv::read_in(wtx, ACCOUNT_LOCKOUT_HASH_TO_STATE, &k)?.unwrap_or_default();
+    let locked = e.record_failure(policy, now);
+    kv::put(wtx, ACCOUNT_LOCKOUT_HASH_TO_STATE, &k, &e)?;
+    Ok(locked)
+}
+
+/// Forgets the failures of the account `key` (a successful login, a password reset).
+pub fn clear_stored(wtx: &WriteTransaction, key: &str) -> Result<()> {
+    kv::delete(wtx, ACCOUNT_LOCKOUT_HASH_TO_STATE, &stored_key(key))
+}
+
+/// Deletes at most `limit` entries that are forgotten at `now` (not locked, and quiet for
+/// `policy.forget_after_secs`); returns how many went.
+pub fn sweep_stored(
+    wtx: &WriteTransaction,
+    policy: &Policy,
+    now: OffsetDateTime,
+    limit: usize,
+) -> Result<usize> {
+    let mut doomed = Vec::new();
+    {
+        let t = wtx.open_table(ACCOUNT_LOCKOUT_HASH_TO_STATE)?;
+        for item in t.iter()? {
+            let (k, v) = item?;
+            // An entry that no longer decodes is worth nothing: let it go too.
+            let gone = crate::store::codec::decode::<Entry>(v.value())
+                .map(|e| e.forgotten(policy, now) || e.last_failure.is_none())
+                .unwrap_or(true);
+            if gone {
+                doomed.push(k.value().to_vec());
+                if doomed.len() == limit {
+                    break;
+                }
+            }
+        }
+    }
+    let mut t = wtx.open_table(ACCOUNT_LOCKOUT_HASH_TO_STATE)?;
+    for k in &doomed {
+        t.remove(k.as_slice())?;
+    }
+    Ok(doomed.len())
 }
 
 #[cfg(test)]

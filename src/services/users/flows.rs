@@ -8,7 +8,7 @@ use super::{audit, current_user};
 use crate::app::AppState;
 use crate::auth::session::{self, Session};
 use crate::auth::tokens::{random_token, token_hash};
-use crate::auth::{ApiKeyId, ClientInfo, Principal, SessionId, api_keys, totp};
+use crate::auth::{ApiKeyId, ClientInfo, Principal, SessionId, api_keys, throttle, totp};
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -42,26 +42,41 @@ pub enum LoginOutcome {
 
 const BAD_LOGIN: &str = "invalid email or password";
 
-fn check_throttles(state: &AppState, keys: &[(String, bool)], now: OffsetDateTime) -> Result<()> {
-    for (key, per_account) in keys {
-        let policy = if *per_account {
-            state.auth.account_policy()
-        } else {
-            state.auth.address_policy()
-        };
-        state.auth.throttle.check(key, &policy, now)?;
-    }
-    Ok(())
+/// The per-account lock (durable) and the per-address one (in memory) of one step.
+struct Throttles {
+    account: String,
+    address: String,
 }
 
-fn count_failure(state: &AppState, keys: &[(String, bool)], now: OffsetDateTime) {
-    for (key, per_account) in keys {
-        let policy = if *per_account {
-            state.auth.account_policy()
-        } else {
-            state.auth.address_policy()
-        };
-        state.auth.throttle.fail(key, &policy, now);
+impl Throttles {
+    fn check(&self, state: &AppState, now: OffsetDateTime) -> Result<()> {
+        let policy = state.auth.account_policy();
+        throttle::check_stored(&state.store.read()?, &self.account, &policy, now)?;
+        state
+            .auth
+            .throttle
+            .check(&self.address, &state.auth.address_policy(), now)
+    }
+
+    /// Counts a failure against the address now; the account's is counted by
+    /// [`throttle::fail_stored`] in the transaction that audits the failure.
+    fn fail_address(&self, state: &AppState, now: OffsetDateTime) {
+        state
+            .auth
+            .throttle
+            .fail(&self.address, &state.auth.address_policy(), now);
+    }
+
+    /// Forgets the account's failures after a success (a write only if there were any).
+    async fn succeed(&self, state: &AppState) -> Result<()> {
+        if throttle::stored(&state.store.read()?, &self.account)?.is_some() {
+            let key = self.account.clone();
+            state
+                .store
+                .write(move |tx| throttle::clear_stored(tx, &key))
+                .await?;
+        }
+        Ok(())
     }
 }
 
@@ -75,11 +90,11 @@ pub async fn login(
         return Err(Error::invalid("password", "required", "is required"));
     }
     let now = state.clock.now();
-    let keys = [
-        (format!("login:{}", email.key()), true),
-        (format!("login-ip:{}", client.ip_key()), false),
-    ];
-    check_throttles(state, &keys, now)?;
+    let throttles = Throttles {
+        account: format!("login:{}", email.key()),
+        address: format!("login-ip:{}", client.ip_key()),
+    };
+    throttles.check(state, now)?;
     let user = {
         let rtx = state.store.read()?;
         match store::id_by_email(&rtx, &email)? {
@@ -94,11 +109,14 @@ pub async fn login(
     let ok = state.auth.hasher.verify(&input.password, hash).await?;
     let ip = client.ip.map(|i| i.to_string());
     let Some(user) = user.filter(|_| ok) else {
-        count_failure(state, &keys, now);
+        throttles.fail_address(state, now);
         let ip2 = ip.clone();
+        let account = throttles.account.clone();
+        let policy = state.auth.account_policy();
         state
             .store
             .write(move |tx| {
+                throttle::fail_stored(tx, &account, &policy, now)?;
                 audit(
                     tx,
                     now,
@@ -118,7 +136,7 @@ pub async fn login(
             "this account is locked; contact the store".into(),
         ));
     }
-    state.auth.throttle.succeed(&keys[0].0);
+    throttles.succeed(state).await?;
     if user.mfa.enabled() {
         let token = random_token("mfa_");
         let grant = Grant {
@@ -262,11 +280,11 @@ pub async fn verify_mfa(
             "the login step has expired; log in again".into(),
         ));
     };
-    let keys = [
-        (format!("mfa:{user_id}"), true),
-        (format!("mfa-ip:{}", client.ip_key()), false),
-    ];
-    check_throttles(state, &keys, now)?;
+    let throttles = Throttles {
+        account: format!("mfa:{user_id}"),
+        address: format!("mfa-ip:{}", client.ip_key()),
+    };
+    throttles.check(state, now)?;
     let user = store::get(&state.store.read()?, user_id)?
         .ok_or_else(|| Error::Unauthorized(BAD_LOGIN.into()))?;
     let secret = user.mfa.secret.as_deref().and_then(|s| hex::decode(s).ok());
@@ -289,11 +307,14 @@ pub async fn verify_mfa(
         None => None,
     };
     let Some(used) = used else {
-        count_failure(state, &keys, now);
+        throttles.fail_address(state, now);
         let ip = client.ip.map(|i| i.to_string());
+        let account = throttles.account.clone();
+        let policy = state.auth.account_policy();
         state
             .store
             .write(move |tx| {
+                throttle::fail_stored(tx, &account, &policy, now)?;
                 audit(
                     tx,
                     now,
@@ -307,7 +328,7 @@ pub async fn verify_mfa(
             .await?;
         return Err(Error::Unauthorized("invalid code".into()));
     };
-    state.auth.throttle.succeed(&keys[0].0);
+    throttles.succeed(state).await?;
     let method = match used {
         MfaUse::Totp(_) => "mfa_totp",
         MfaUse::Recovery(_) => "mfa_recovery_code",
@@ -462,7 +483,7 @@ pub fn sessions(state: &AppState, p: &Principal) -> Result<Vec<SessionView>> {
         .map(|s| SessionView {
             id: s.id,
             created_at: crate::clock::rfc3339(s.created_at),
-            last_seen_at: crate::clock::rfc3339(s.last_seen_at),
+            last_seen_at: crate::clock::rfc3339(state.auth.last_seen.of(&s)),
             expires_at: crate::clock::rfc3339(s.expires_at),
             ip: s.ip,
             user_agent: s.user_agent,

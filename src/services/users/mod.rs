@@ -10,6 +10,7 @@ pub mod mfa;
 pub mod model;
 pub mod recovery;
 pub mod store;
+pub mod sweep;
 
 use crate::app::AppState;
 use crate::auth::{ClientInfo, Principal, Role, UserId, session};

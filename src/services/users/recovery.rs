@@ -6,7 +6,7 @@ use super::store::{self, Grant, GrantKind};
 use super::{audit, current_user, emit_updated, send_verification, verify_grant};
 use crate::app::AppState;
 use crate::auth::tokens::random_token;
-use crate::auth::{ClientInfo, Principal, session};
+use crate::auth::{ClientInfo, Principal, session, throttle};
 use crate::error::{Error, Result};
 use serde::Deserialize;
 use serde_json::json;
@@ -25,20 +25,15 @@ pub async fn forgot_password(
 ) -> Result<()> {
     let email = Email::parse("email", &input.email).map_err(|e| Error::Validation(vec![e]))?;
     let now = state.clock.now();
-    // Every request counts, found or not, so the throttle itself reveals nothing.
-    for (key, policy) in [
-        (
-            format!("forgot:{}", email.key()),
-            state.auth.account_policy(),
-        ),
-        (
-            format!("forgot-ip:{}", client.ip_key()),
-            state.auth.address_policy(),
-        ),
-    ] {
-        state.auth.throttle.check(&key, &policy, now)?;
-        state.auth.throttle.fail(&key, &policy, now);
-    }
+    // Every request counts, found or not, so the throttle itself reveals nothing. The
+    // account's count is durable (a restart does not reset it), the address's in memory.
+    let account = format!("forgot:{}", email.key());
+    let policy = state.auth.account_policy();
+    throttle::check_stored(&state.store.read()?, &account, &policy, now)?;
+    let address = format!("forgot-ip:{}", client.ip_key());
+    let ip_policy = state.auth.address_policy();
+    state.auth.throttle.check(&address, &ip_policy, now)?;
+    state.auth.throttle.fail(&address, &ip_policy, now);
     let user = {
         let rtx = state.store.read()?;
         match store::id_by_email(&rtx, &email)? {
@@ -47,6 +42,10 @@ pub async fn forgot_password(
         }
     };
     let Some(user) = user.filter(|u| u.status == UserStatus::Active) else {
+        state
+            .store
+            .write(move |tx| throttle::fail_stored(tx, &account, &policy, now).map(|_| ()))
+            .await?;
         return Ok(());
     };
     let token = random_token("rs_");
@@ -62,6 +61,7 @@ pub async fn forgot_password(
     state
         .store
         .write(move |tx| {
+            throttle::fail_stored(tx, &account, &policy, now)?;
             // Only the newest link works.
             store::delete_grants_of(tx, id, GrantKind::ResetPassword)?;
             store::put_grant(tx, &t, &grant)?;
@@ -154,14 +154,13 @@ pub async fn reset_password(
             store::delete_grants_of(tx, u.id, GrantKind::ResetPassword)?;
             store::delete_grants_of(tx, u.id, GrantKind::MfaLogin)?;
             session::revoke_all(tx, u.id, "password_reset", now)?;
+            // The lock that a forgotten password probably caused is lifted with it.
+            throttle::clear_stored(tx, &format!("login:{email_key}"))?;
             let actor = format!("user:{}", u.id);
             emit_updated(tx, u.id, json!({"password": "changed"}), &actor, now);
             audit(tx, now, &actor, "password.reset", Some(u.id), ip, json!({}))
         })
-        .await?;
-    // The lock that a forgotten password probably caused is lifted with it.
-    state.auth.throttle.succeed(&format!("login:{email_key}"));
-    Ok(())
+        .await
 }
 
 #[derive(Debug, Deserialize)]
@@ -224,8 +223,7 @@ pub async fn resend_verification(state: &AppState, p: &Principal) -> Result<()> 
     let now = state.clock.now();
     let key = format!("resend:{}", user.id);
     let policy = state.auth.account_policy();
-    state.auth.throttle.check(&key, &policy, now)?;
-    state.auth.throttle.fail(&key, &policy, now);
+    throttle::check_stored(&state.store.read()?, &key, &policy, now)?;
     let token = random_token("ve_");
     let grant = verify_grant(&user, now, state.config.auth.verify_token_ttl_secs);
     let t = token.clone();
@@ -233,6 +231,7 @@ pub async fn resend_verification(state: &AppState, p: &Principal) -> Result<()> 
     state
         .store
         .write(move |tx| {
+            throttle::fail_stored(tx, &key, &policy, now)?;
             store::delete_grants_of(tx, id, GrantKind::VerifyEmail)?;
             store::put_grant(tx, &t, &grant)
         })

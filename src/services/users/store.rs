@@ -210,6 +210,55 @@ pub fn delete_grants_of(wtx: &WriteTransaction, user: UserId, kind: GrantKind) -
     Ok(())
 }
 
+/// Keys of up to `limit` grants expired at `now` (the sweep deletes them), in a snapshot.
+pub fn find_expired_grants(
+    rtx: &ReadTransaction,
+    now: OffsetDateTime,
+    limit: usize,
+) -> Result<Vec<Vec<u8>>> {
+    let Some(t) = kv::open_ro(rtx, ONE_TIME_HASH_TO_GRANT)? else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    for item in t.iter()? {
+        let (k, v) = item?;
+        // A grant that no longer decodes grants nothing: it goes too.
+        let expired = crate::store::codec::decode::<Grant>(v.value())
+            .map(|g| g.expires_at <= now)
+            .unwrap_or(true);
+        if expired {
+            out.push(k.value().to_vec());
+            if out.len() == limit {
+                break;
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Deletes those of `keys` whose grant is still expired (or unreadable); returns how many.
+pub fn delete_expired_grants(
+    wtx: &WriteTransaction,
+    keys: &[Vec<u8>],
+    now: OffsetDateTime,
+) -> Result<usize> {
+    let mut t = wtx.open_table(ONE_TIME_HASH_TO_GRANT)?;
+    let mut n = 0;
+    for k in keys {
+        let expired = match t.get(k.as_slice())? {
+            Some(v) => crate::store::codec::decode::<Grant>(v.value())
+                .map(|g| g.expires_at <= now)
+                .unwrap_or(true),
+            None => false,
+        };
+        if expired {
+            t.remove(k.as_slice())?;
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
 // --- audit ---
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
