@@ -4,7 +4,7 @@
 // order with its timeline in the account.
 
 import assert from 'node:assert/strict';
-import { journey, gotoOk } from '../lib/journey.mjs';
+import { finish, journey, gotoOk } from '../lib/journey.mjs';
 import { capture } from '../lib/pages.mjs';
 import { CORRECTED, TYPO_QUERY, pickProducts, variantChoice } from '../lib/data.mjs';
 import { esc, expectSignedIn, expectVisible, fillLabel, follow, header, search, submit } from '../lib/ui.mjs';
@@ -192,7 +192,7 @@ export function registerJourney1(env) {
         await expectVisible(page, page.getByRole('main').getByText(new RegExp(esc(p.title), 'i')), `the line "${p.title}" on the order page`);
       }
       await capture(page, 'order-detail');
-      await s.ctx.close();
+      await finish(s.ctx);
     });
   });
 }

@@ -4,7 +4,7 @@
 // orders paid by wallet, cancels the order and sees the refund in the wallet.
 
 import assert from 'node:assert/strict';
-import { journey, gotoOk } from '../lib/journey.mjs';
+import { finish, journey, gotoOk } from '../lib/journey.mjs';
 import { capture } from '../lib/pages.mjs';
 import { WALLET_TOPUP, pickProducts } from '../lib/data.mjs';
 import { freshCode } from '../lib/totp.mjs';
@@ -143,7 +143,7 @@ export function registerJourney2(env) {
       }
       assert.equal(balance, s.balance1, `the balance is back to ${s.balance1} after the refund (shows ${balance})`);
       await expectVisible(page, page.getByRole('main').getByText(/refund/i), 'a refund line in the wallet history');
-      await s.ctx.close();
+      await finish(s.ctx);
     });
   });
 }

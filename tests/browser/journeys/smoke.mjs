@@ -1,7 +1,7 @@
 // The storefront's outline: the home page and the 404 page exist and look like the store.
 
 import assert from 'node:assert/strict';
-import { journey, gotoOk } from '../lib/journey.mjs';
+import { finish, journey, gotoOk } from '../lib/journey.mjs';
 import { capture } from '../lib/pages.mjs';
 import { expectVisible, searchBox } from '../lib/ui.mjs';
 
@@ -22,13 +22,36 @@ export function registerSmoke(env) {
       assert.deepEqual(errors, [], `no JavaScript errors on the home page: ${errors.join('; ')}`);
     });
 
+    step('keyboard', 'by keyboard: Tab reaches "Skip to content" first, then the search box; Enter searches', async () => {
+      const page = state.page;
+      await gotoOk(page, `${env.souk.url}/`, 'home page');
+      await page.keyboard.press('Tab');
+      const first = await page.evaluate(() => ({ tag: document.activeElement.tagName, text: document.activeElement.textContent.trim(), href: document.activeElement.getAttribute('href') }));
+      assert.equal(first.tag, 'A', `the first Tab stop is a link (it is a ${first.tag})`);
+      assert.match(first.text, /skip/i, `the first Tab stop is "Skip to content" (it is "${first.text}")`);
+      const box = searchBox(page);
+      let reached = false;
+      for (let i = 0; i < 10 && !reached; i++) {
+        await page.keyboard.press('Tab');
+        reached = await box.evaluate((el) => el === document.activeElement);
+      }
+      assert.ok(reached, 'the search box is reached by Tab within 10 stops');
+      const outline = await box.evaluate((el) => {
+        const cs = getComputedStyle(el);
+        return { style: cs.outlineStyle, width: cs.outlineWidth, shadow: cs.boxShadow };
+      });
+      assert.ok(outline.style !== 'none' && outline.width !== '0px' || outline.shadow !== 'none', `focus is visible on the search box (outline ${JSON.stringify(outline)})`);
+      await page.keyboard.type('lamp');
+      await Promise.all([page.waitForURL((u) => u.searchParams.get('q') === 'lamp'), page.keyboard.press('Enter')]);
+    });
+
     step('not-found', 'an unknown page answers 404 with a page in the store look', async () => {
       const page = state.page;
       const res = await page.goto(`${env.souk.url}/no-such-page-${Date.now()}`);
       assert.equal(res.status(), 404);
       assert.match(res.headers()['content-type'] || '', /text\/html/, 'the 404 answer is an HTML page, not JSON');
       await expectVisible(page, searchBox(page), 'the header with its search box on the 404 page');
-      await state.ctx.close();
+      await finish(state.ctx);
     });
   });
 }

@@ -52,6 +52,15 @@ export async function launchBrowser() {
       timezoneId: 'UTC',
       ...opts,
     });
+    // Uncaught script errors and CSP refusals: the pages' JavaScript is meant to work
+    // under their own strict CSP. Journeys assert this list is empty at their end.
+    ctx.scriptErrors = [];
+    ctx.on('page', (page) => {
+      page.on('pageerror', (e) => ctx.scriptErrors.push(`${page.url()}: ${e.message}`));
+      page.on('console', (m) => {
+        if (m.type() === 'error' && /content security policy|refused to/i.test(m.text())) ctx.scriptErrors.push(`${page.url()}: ${m.text()}`);
+      });
+    });
     ctx.setDefaultTimeout(Number(process.env.SOUK_BROWSER_TIMEOUT_MS || 15000));
     ctx.setDefaultNavigationTimeout(Number(process.env.SOUK_BROWSER_TIMEOUT_MS || 30000));
     return ctx;

@@ -66,3 +66,10 @@ export async function gotoOk(page, url, what) {
   }
   return res;
 }
+
+/** Closes a journey's browser context; fails if a page threw or its CSP refused something. */
+export async function finish(ctx) {
+  const errors = ctx.scriptErrors || [];
+  await ctx.close();
+  if (errors.length) throw new Error(`script errors or CSP refusals on the way:\n  ${errors.join('\n  ')}`);
+}
