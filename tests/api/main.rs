@@ -9,6 +9,7 @@ mod http;
 mod log;
 mod orders;
 mod orders_guest;
+mod orders_property;
 mod orders_returns;
 mod orders_shipping;
 mod payments;
