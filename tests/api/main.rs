@@ -4,6 +4,7 @@
 mod catalog;
 mod catalog_stock;
 mod crash;
+mod crash_checkout;
 mod helpers;
 mod http;
 mod log;
