@@ -113,6 +113,8 @@ async fn orders_page(
 struct LineRow {
     id: String,
     title: String,
+    /// The product page, while the product can still be seen.
+    url: Option<String>,
     sku: String,
     unit_price: Money,
     quantity: i64,
@@ -135,6 +137,8 @@ struct ReturnRow {
 #[derive(Serialize)]
 struct PartRow {
     number: usize,
+    /// The vendor's name, while its products can be seen.
+    vendor: Option<String>,
     status: &'static str,
     lines: Vec<LineRow>,
     subtotal: Money,
@@ -215,8 +219,29 @@ fn return_deadline(
     (now < until).then_some(until)
 }
 
-fn part_row(state: &AppState, number: usize, s: &SubOrderView, now: OffsetDateTime) -> PartRow {
+/// The product behind an order line as the buyer may see it now: its page and vendor
+/// (none once it is hidden, e.g. its vendor suspended).
+fn product_of(
+    state: &AppState,
+    p: &Principal,
+    l: &orders::model::Line,
+) -> Option<(String, String)> {
+    let (v, _) =
+        crate::services::catalog::queries::product_for(state, Some(p), &l.product_id.to_string())
+            .ok()?;
+    Some((format!("/p/{}", v.slug), v.vendor.name))
+}
+
+fn part_row(
+    state: &AppState,
+    p: &Principal,
+    number: usize,
+    s: &SubOrderView,
+    now: OffsetDateTime,
+) -> PartRow {
     let deadline = return_deadline(state, s, now);
+    let products: Vec<Option<(String, String)>> =
+        s.lines.iter().map(|l| product_of(state, p, l)).collect();
     let title_of = |id: LineId| {
         s.lines
             .iter()
@@ -226,13 +251,16 @@ fn part_row(state: &AppState, number: usize, s: &SubOrderView, now: OffsetDateTi
     };
     PartRow {
         number,
+        vendor: products.iter().flatten().map(|(_, v)| v.clone()).next(),
         status: s.status.as_str(),
         lines: s
             .lines
             .iter()
-            .map(|l| LineRow {
+            .zip(&products)
+            .map(|(l, prod)| LineRow {
                 id: l.id.to_string(),
                 title: l.title.clone(),
+                url: prod.as_ref().map(|(u, _)| u.clone()),
                 sku: l.sku.clone(),
                 unit_price: l.unit_price,
                 quantity: l.quantity,
@@ -278,7 +306,7 @@ fn part_row(state: &AppState, number: usize, s: &SubOrderView, now: OffsetDateTi
     }
 }
 
-fn order_ctx(state: &AppState, o: &OrderView) -> OrderPage {
+fn order_ctx(state: &AppState, p: &Principal, o: &OrderView) -> OrderPage {
     let now = state.clock.now();
     let number_of = |sid| o.sub_orders.iter().position(|s| s.id == sid).map(|i| i + 1);
     OrderPage {
@@ -290,7 +318,7 @@ fn order_ctx(state: &AppState, o: &OrderView) -> OrderPage {
             .sub_orders
             .iter()
             .enumerate()
-            .map(|(i, s)| part_row(state, i + 1, s, now))
+            .map(|(i, s)| part_row(state, p, i + 1, s, now))
             .collect(),
         subtotal: o.subtotal,
         shipping: o.shipping,
@@ -334,7 +362,7 @@ async fn order_page(
     Path(id): Path<String>,
 ) -> PageResult {
     let (_, o) = load(&state, &p, &id)?;
-    let ctx = order_ctx(&state, &o);
+    let ctx = order_ctx(&state, &p, &o);
     Ok(no_store(crate::web::render(
         &state,
         &page,
@@ -371,7 +399,7 @@ async fn cancel(
             Ok(redirect(&state, &url, Flash::success(msg)))
         }
         Err(Error::Validation(fields)) => {
-            let mut ctx = order_ctx(&state, &o);
+            let mut ctx = order_ctx(&state, &p, &o);
             ctx.form_error = fields.first().map(|f| field_message(&state, f));
             render_status(
                 &state,
@@ -410,7 +438,7 @@ async fn request_return(
     let url = format!("/account/orders/{oid}");
     let line: LineId = body.line.parse().map_err(|_| WebError::not_found())?;
     let refuse = |errors: FormErrors, form_error: Option<String>| {
-        let mut ctx = order_ctx(&state, &o);
+        let mut ctx = order_ctx(&state, &p, &o);
         ctx.errors = errors;
         ctx.form_error = form_error;
         ctx.error_line = Some(body.line.clone());
