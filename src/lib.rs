@@ -14,6 +14,7 @@ pub mod mail;
 pub mod money;
 pub mod services;
 pub mod store;
+pub mod web;
 pub mod telemetry;
 
 pub use app::App;

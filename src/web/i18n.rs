@@ -101,6 +101,25 @@ fn symbol(currency: &str) -> Option<&'static str> {
     })
 }
 
+/// A machine-readable amount (`1234.50`, schema.org and form values): the currency's
+/// decimals, no grouping.
+pub fn decimal(minor: i64, currency: &str) -> String {
+    let digits = minor_digits(currency);
+    let scale = 10u64.pow(digits);
+    let sign = if minor < 0 { "-" } else { "" };
+    let abs = minor.unsigned_abs();
+    if digits == 0 {
+        format!("{sign}{abs}")
+    } else {
+        format!(
+            "{sign}{}.{:0width$}",
+            abs / scale,
+            abs % scale,
+            width = digits as usize
+        )
+    }
+}
+
 /// A price for people: `€1,234.50`, `¥1,200`, `12.345 KWD`. Integer arithmetic only.
 pub fn money(minor: i64, currency: &str) -> String {
     let digits = minor_digits(currency);
@@ -151,5 +170,8 @@ mod tests {
         assert_eq!(money(1200, "JPY"), "¥1,200");
         assert_eq!(money(12345, "KWD"), "12.345 KWD");
         assert_eq!(money(100000000, "CHF"), "1,000,000.00 CHF");
+        assert_eq!(decimal(123450, "EUR"), "1234.50");
+        assert_eq!(decimal(-5, "USD"), "-0.05");
+        assert_eq!(decimal(1200, "JPY"), "1200");
     }
 }

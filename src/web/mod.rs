@@ -241,6 +241,15 @@ pub fn redirect(state: &AppState, to: &str, flash: Flash) -> Response {
     session::redirect_with_cookies(to, vec![session::flash_cookie(state, &[flash])])
 }
 
+/// Marks a page private to its viewer (cart, checkout, account): no shared caching.
+pub fn no_store(mut res: Response) -> Response {
+    res.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+    res
+}
+
 /// 303 to `to`, no message.
 pub fn redirect_plain(to: &str) -> Response {
     session::redirect_with_cookies(to, Vec::new())

@@ -21,6 +21,8 @@ pub const SESSION_COOKIE: &str = "souk_session";
 pub const VISITOR_COOKIE: &str = "souk_v";
 pub const CART_COOKIE: &str = "souk_cart";
 pub const FLASH_COOKIE: &str = "souk_flash";
+/// A guest's latest order: `<order id>.<access token>`, so they can confirm and see it.
+pub const ORDER_COOKIE: &str = "souk_order";
 
 const VISITOR_MAX_AGE: i64 = 365 * 24 * 3600;
 const CART_MAX_AGE: i64 = 30 * 24 * 3600;
@@ -87,6 +89,8 @@ pub struct Viewer {
     pub cart_token: Option<String>,
     /// Flash messages carried over a redirect (shown once).
     pub flash: Vec<Flash>,
+    /// A guest's latest order and its access token (cookie `souk_order`).
+    pub order_cookie: Option<String>,
     /// Cookies to set on the way out (new visitor id, stale session removed, flash shown).
     set_cookies: Vec<String>,
 }
@@ -148,6 +152,13 @@ pub fn resolve(state: &AppState, headers: &HeaderMap) -> Viewer {
             .filter(|t| crate::services::orders::cart::valid_guest_token(t))
             .map(String::from),
         flash: Vec::new(),
+        order_cookie: read_cookie(headers, ORDER_COOKIE)
+            .filter(|v| {
+                v.len() <= 128
+                    && v.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+            })
+            .map(String::from),
         set_cookies,
     };
     if let Some(raw) = read_cookie(headers, SESSION_COOKIE) {
@@ -195,8 +206,25 @@ pub async fn layer(State(state): State<AppState>, mut req: Request, next: Next) 
     let had_flash = read_cookie(req.headers(), FLASH_COOKIE).is_some();
     let mut cookies = viewer.set_cookies.clone();
     let path = req.uri().path().to_owned();
+    let is_get = req.method() == axum::http::Method::GET;
+    let referrer = req
+        .headers()
+        .get(header::REFERER)
+        .and_then(|v| v.to_str().ok())
+        .map(|r| r.chars().take(512).collect::<String>());
     req.extensions_mut().insert(viewer.clone());
     let mut res = next.run(req).await;
+    if is_get && res.status() == StatusCode::OK && is_html(&res) {
+        state
+            .telemetry
+            .record(crate::log::event::Event::PageViewed {
+                path: path.clone(),
+                user_id: viewer.principal.as_ref().map(|p| p.user_id.to_string()),
+                session_id: Some(viewer.visitor.clone()),
+                referrer,
+                timestamp: state.clock.now(),
+            });
+    }
     if res.extensions().get::<super::render::ErrorPage>().is_some() {
         res = super::render::error_response(&state, &viewer, &path, res);
     }
@@ -209,6 +237,13 @@ pub async fn layer(State(state): State<AppState>, mut req: Request, next: Next) 
         }
     }
     res
+}
+
+fn is_html(res: &Response) -> bool {
+    res.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("text/html"))
 }
 
 impl Viewer {

@@ -4,6 +4,7 @@
 //! reservation functions in `inventory.rs` inside its own transaction.
 
 pub mod api;
+pub mod back_in_stock;
 mod categories;
 pub mod demo;
 mod demo_art;
@@ -14,6 +15,7 @@ pub mod media;
 pub mod model;
 pub mod queries;
 pub mod store;
+pub mod storefront;
 
 use crate::app::AppState;
 use crate::auth::{Principal, Role, VendorId};

@@ -19,6 +19,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/search", get(search_page))
         .route("/c/{slug}", get(category_page))
+        .route("/v/{id}", get(vendor_page))
 }
 
 /// A product card: what lists on every page show.
@@ -86,6 +87,8 @@ struct Browse {
     in_stock: bool,
     sort: Option<String>,
     page: usize,
+    /// The vendor a vendor page is about: searched, never in the page's links.
+    fixed_vendor: Option<String>,
 }
 
 const PAGE_SIZE: usize = 24;
@@ -169,6 +172,9 @@ impl Browse {
         }
         p.extend(self.brands.iter().map(|b| ("brand".into(), b.clone())));
         p.extend(self.vendors.iter().map(|v| ("vendor".into(), v.clone())));
+        if let Some(v) = &self.fixed_vendor {
+            p.push(("vendor".into(), v.clone()));
+        }
         if let Some(pr) = &self.price {
             p.push(("price".into(), pr.clone()));
         }
@@ -192,6 +198,7 @@ struct Results {
     base: String,
     heading: String,
     category: Option<queries::CategoryView>,
+    vendor: Option<crate::services::catalog::storefront::VendorProfile>,
     breadcrumbs: Vec<queries::CategoryView>,
     cards: Vec<Card>,
     total: u64,
@@ -416,6 +423,7 @@ fn build(
         base: base.to_string(),
         heading: String::new(),
         category: None,
+        vendor: None,
         breadcrumbs: Vec::new(),
         cards: a.items.iter().map(Card::from).collect(),
         total: a.total,
@@ -612,4 +620,28 @@ pub async fn trending(state: &AppState, n: usize) -> crate::Result<(Vec<Card>, V
         })
         .collect();
     Ok((a.items.iter().map(Card::from).collect(), vendors))
+}
+
+async fn vendor_page(
+    State(state): State<AppState>,
+    page: Page,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> PageResult {
+    let vid: crate::auth::VendorId = id.parse().map_err(|_| WebError::not_found())?;
+    let profile = crate::services::catalog::storefront::vendor_profile(&state, vid)?;
+    let mut b = Browse::parse(raw.as_deref());
+    b.vendors.clear();
+    b.fixed_vendor = Some(vid.to_string());
+    let a = run_search(&state, &page, &b, "popularity").await?;
+    let base = format!("/v/{vid}");
+    let mut r = build(&state, &base, &b, &a, true);
+    r.heading = profile.name.clone();
+    if r.sort.is_empty() {
+        r.sort = "popularity".into();
+    }
+    // Every product here is this vendor's: the vendor facet says nothing.
+    r.vendors.clear();
+    r.vendor = Some(profile);
+    render(&state, &page, "storefront/results.html", r)
 }

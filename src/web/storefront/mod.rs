@@ -5,6 +5,10 @@
 
 pub mod account;
 mod browse;
+mod cart;
+mod checkout;
+mod product;
+mod seo;
 
 use super::{Page, PageResult, render};
 use crate::app::AppState;
@@ -26,6 +30,26 @@ pub const TEMPLATES: &[(&str, &str)] = &[
         "storefront/results.html",
         include_str!("../../../templates/storefront/results.html"),
     ),
+    (
+        "storefront/product.html",
+        include_str!("../../../templates/storefront/product.html"),
+    ),
+    (
+        "storefront/cart.html",
+        include_str!("../../../templates/storefront/cart.html"),
+    ),
+    (
+        "storefront/checkout.html",
+        include_str!("../../../templates/storefront/checkout.html"),
+    ),
+    (
+        "storefront/confirm.html",
+        include_str!("../../../templates/storefront/confirm.html"),
+    ),
+    (
+        "storefront/done.html",
+        include_str!("../../../templates/storefront/done.html"),
+    ),
 ];
 
 pub fn router() -> Router<AppState> {
@@ -33,6 +57,10 @@ pub fn router() -> Router<AppState> {
         .route("/", get(home))
         .route("/robots.txt", get(robots))
         .merge(browse::router())
+        .merge(product::router())
+        .merge(cart::router())
+        .merge(checkout::router())
+        .merge(seo::router())
 }
 
 /// Runs CPU-bound service reads (search, lists) off the async threads.
@@ -74,7 +102,7 @@ async fn home(State(state): State<AppState>, page: Page) -> PageResult {
         .into_iter()
         .filter(|c| c.depth == 0 && c.product_count > 0)
         .collect();
-    categories.sort_by(|a, b| b.product_count.cmp(&a.product_count));
+    categories.sort_by_key(|c| std::cmp::Reverse(c.product_count));
     categories.truncate(8);
     // The home page still serves while search rebuilds: trending and vendors wait.
     let (trending, vendors) = browse::trending(&state, 8).await.unwrap_or_default();
