@@ -69,6 +69,8 @@ done = function(summary, latency, requests)
         latency:percentile(99) / 1000,
         errors,
         summary.errors.status))
+    -- A script may define note(summary) to print more lines ("NOTE ..."); see bench_run.
+    if note then note(summary) end
 end
 LUA
 }
@@ -130,7 +132,9 @@ bench_table() {
 
 # Drives $URL$2 with wrk for DURATION after a WARMUP run and prints a row: requests/s,
 # p50/p99 latency, errors (socket errors and non-2xx/3xx answers) and the ratio to the
-# first row. $3, optional, is a wrk Lua script (request/headers); the report is appended.
+# first row. $3, optional, is a wrk Lua script (request/headers); the report is appended,
+# and it calls the script's own `note(summary)` if there is one: each line it writes
+# starting with "NOTE " is printed under the row. THREADS/CONNECTIONS may be set per call.
 bench_run() {
     local name="$1" path="$2" script="${3:-}"
     local run="$WORK/run-$name.lua"
@@ -147,7 +151,7 @@ bench_run() {
     local ratio
     ratio="$(awk -v a="$rps" -v b="$BASE_RPS" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')"
     printf '%-12s %12s %10s %10s %8s %8s\n' "$name" "$rps" "$p50" "$p99" "$((errs + non2xx))" "$ratio"
-    LAST_RPS="$rps"
+    grep '^NOTE ' <<<"$out" | sed "s/^NOTE /  $name: /" || true
 }
 
 # The server's resident memory now and at its peak.
