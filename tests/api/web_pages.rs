@@ -98,3 +98,71 @@ async fn robots_txt_points_at_the_sitemap() {
     assert!(body.contains("Sitemap: https://"));
     assert!(body.contains("/sitemap.xml"));
 }
+
+#[tokio::test]
+async fn search_pages_say_search_is_rebuilding_while_the_index_is_built() {
+    let app = spawn_app_with(|_| {}).await;
+    let mut b = Browser::new(&app);
+    // No indexer has run: search answers 503, the pages explain it in the store's look.
+    for path in ["/search?q=knife", "/search"] {
+        let r = b.get(path).await;
+        assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{path}");
+        assert!(r.content_type().starts_with("text/html"));
+        assert!(r.headers.get("retry-after").is_some());
+        assert_clean(&r.body, path);
+        assert!(r.body.contains("Search is being rebuilt"), "{}", r.body);
+    }
+    // The home page still serves (its trending shelf waits for the index).
+    b.get("/").await.assert_page("home while rebuilding");
+}
+
+#[tokio::test]
+async fn theme_work_reads_templates_from_disk_and_a_broken_one_is_a_plain_500() {
+    let themes = tempfile::tempdir().unwrap();
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
+    copy_dir(&src, themes.path());
+    let dir = themes.path().to_path_buf();
+    let app = spawn_app_with(move |c| {
+        c.storefront.reload_templates = true;
+        c.storefront.templates_dir = dir;
+    })
+    .await;
+    let mut b = Browser::new(&app);
+    b.get("/").await.assert_page("home from disk");
+    // An edit shows on the next request, no restart.
+    let home = themes.path().join("storefront/home.html");
+    let text = std::fs::read_to_string(&home).unwrap();
+    std::fs::write(
+        &home,
+        text.replace("{% block main %}", "{% block main %}<p>Autumn sale</p>"),
+    )
+    .unwrap();
+    let r = b.get("/").await;
+    r.assert_page("edited home");
+    assert!(r.body.contains("<p>Autumn sale</p>"));
+    // A template typo is a 500 page that shows no template internals.
+    std::fs::write(
+        &home,
+        "{% extends \"layout.html\" %}{% block main %}{{ nope( }}{% endblock %}",
+    )
+    .unwrap();
+    let r = b.get("/").await;
+    assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(r.content_type().starts_with("text/html"));
+    assert!(r.body.contains("Something went wrong"), "{}", r.body);
+    assert!(!r.body.contains("nope"), "no template source leaks");
+    assert!(!r.body.contains("syntax error"));
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), &target).unwrap();
+        }
+    }
+}
