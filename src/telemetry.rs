@@ -142,6 +142,16 @@ impl Telemetry {
     }
 }
 
+/// The last handle gone: what is queued is appended and the writer joined, so the log it
+/// held is released before anyone reopens it.
+impl Drop for Telemetry {
+    fn drop(&mut self) {
+        if let Err(e) = self.shutdown() {
+            tracing::warn!(error = %e, "stopping telemetry");
+        }
+    }
+}
+
 /// Takes whatever is queued (at least one message, waiting for it), appends it in one
 /// batch, answers flushes, and repeats until stopped or every sender is gone.
 fn write_loop(log: &EventLog, rx: &Receiver<Msg>, dropped: &AtomicU64) {

@@ -4,6 +4,7 @@
 mod catalog;
 mod catalog_stock;
 mod crash;
+mod crash_search;
 mod crash_checkout;
 mod helpers;
 mod http;
@@ -17,6 +18,7 @@ mod payments;
 mod payments_more;
 mod payments_property;
 mod search;
+mod search_analytics;
 mod users;
 mod users_account;
 mod users_admin;

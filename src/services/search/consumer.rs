@@ -4,7 +4,7 @@
 //! redb into a fresh directory, swapped in when complete. It never writes redb.
 
 use super::SearchState;
-use super::index::{self, DocContext, Live, Offsets, TOPICS};
+use super::index::{self, DocContext, Live, Offsets, POPULARITY_TOPICS, TOPICS};
 use crate::auth::VendorId;
 use crate::error::{Error, Result};
 use crate::log::event::Event;
@@ -29,6 +29,38 @@ const BATCH: usize = 2000;
 /// How long an idle indexer waits before looking at the log again: well under the one
 /// second in which a change must become searchable.
 const IDLE: Duration = Duration::from_millis(40);
+/// How often popularity alone (views, feedback, sales; no catalog change) is committed.
+const POPULARITY_EVERY: Duration = Duration::from_secs(1);
+
+/// Adds what one event says about products' popularity: a view counts 1, search
+/// feedback its action's weight, each unit ordered as much as a purchase.
+fn count(e: &Event, pending: &mut HashMap<ProductId, u64>) {
+    use super::analytics::{ORDER_WEIGHT, VIEW_WEIGHT, order_items};
+    let mut add = |id: &str, w: u64| {
+        if let Ok(id) = id.parse::<ProductId>() {
+            *pending.entry(id).or_default() += w;
+        }
+    };
+    match e {
+        Event::ProductViewed { product_id, .. } => add(product_id, VIEW_WEIGHT),
+        Event::SearchFeedback {
+            product_id, action, ..
+        } => {
+            let w = match action.as_str() {
+                "purchase" => super::Action::Purchase.weight(),
+                "add_to_cart" => super::Action::AddToCart.weight(),
+                _ => super::Action::Click.weight(),
+            };
+            add(product_id, w);
+        }
+        Event::OrderCreated { items, .. } => {
+            for (id, qty) in order_items(items) {
+                add(&id, qty.saturating_mul(ORDER_WEIGHT));
+            }
+        }
+        _ => {}
+    }
+}
 
 /// Builds documents from one redb snapshot, caching what many products share.
 pub struct Loader<'a> {
@@ -101,11 +133,23 @@ fn for_each_product(rtx: &ReadTransaction, mut f: impl FnMut(Product) -> Result<
 /// Where the log ends now, for each followed topic: a snapshot of redb taken after this
 /// contains at least every change these offsets cover.
 pub fn log_ends(log: &EventLog) -> Offsets {
+    positions(log, false)
+}
+
+/// As [`log_ends`], except that the popularity topics start at the oldest event kept when
+/// `count_history` is set: a build with no popularity to carry over counts what the log
+/// still holds instead.
+fn positions(log: &EventLog, count_history: bool) -> Offsets {
     let topics = TOPICS
         .iter()
         .map(|t| {
+            let from_start = count_history && POPULARITY_TOPICS.contains(t);
             let ends = match log.topic(t) {
-                Some(info) => info.partitions.iter().map(|p| p.next).collect(),
+                Some(info) => info
+                    .partitions
+                    .iter()
+                    .map(|p| if from_start { p.low } else { p.next })
+                    .collect(),
                 None => vec![0; usize::from(log.partitions(t))],
             };
             (t.to_string(), ends)
@@ -137,7 +181,7 @@ pub fn build(
     popularity: &HashMap<String, u64>,
 ) -> Result<(Live, Offsets, ReindexReport)> {
     let started = Instant::now();
-    let offsets = log_ends(log);
+    let offsets = positions(log, popularity.is_empty());
     let dir = index::new_dir(root);
     let live = Live::create(&dir)?;
     let mut writer = live.writer(memory_mib)?;
@@ -166,15 +210,14 @@ pub fn build(
 /// Requests the running indexer takes between batches.
 pub enum Command {
     Reindex(tokio::sync::oneshot::Sender<Result<ReindexReport>>),
-    /// Re-read these products (their popularity changed).
-    Refresh(Vec<ProductId>),
 }
 
-/// The running indexer thread; dropping it stops the thread after its current batch (a
-/// batch is committed whole or not at all, so stopping never leaves half a change).
+/// The running indexer thread (and the search analytics consumer started with it);
+/// dropping it stops them after their current batch (a batch is committed whole or not
+/// at all, so stopping never leaves half a change).
 pub struct IndexerHandle {
     stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    threads: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl IndexerHandle {
@@ -182,9 +225,19 @@ impl IndexerHandle {
         self.halt();
     }
 
+    /// The flag that stops every thread of this handle.
+    pub(crate) fn stop_flag(&self) -> Arc<AtomicBool> {
+        self.stop.clone()
+    }
+
+    /// Another thread to stop and join with the indexer.
+    pub(crate) fn also(&mut self, thread: std::thread::JoinHandle<()>) {
+        self.threads.push(thread);
+    }
+
     fn halt(&mut self) {
         self.stop.store(true, Ordering::Release);
-        if let Some(t) = self.thread.take() {
+        for t in self.threads.drain(..) {
             let _ = t.join();
         }
     }
@@ -225,7 +278,7 @@ pub fn spawn(state: Arc<SearchState>, store: Store, log: EventLog) -> Result<Ind
         .map_err(Error::internal)?;
     Ok(IndexerHandle {
         stop,
-        thread: Some(thread),
+        threads: vec![thread],
     })
 }
 
@@ -267,44 +320,65 @@ impl Worker {
         }
         let mut writer = live.writer(self.state.config.writer_memory_mib)?;
         let mut consumers = consumers(&self.log, &offsets)?;
+        // Popularity counted from events read but not yet committed: it goes into the
+        // documents of the next commit, together with the offsets that cover it.
+        let mut pending: HashMap<ProductId, u64> = HashMap::new();
+        let mut last_commit = Instant::now();
         while !self.stop.load(Ordering::Acquire) {
-            let mut refresh = Vec::new();
-            while let Ok(cmd) = self.commands.try_recv() {
-                match cmd {
-                    Command::Refresh(ids) => refresh.extend(ids),
-                    Command::Reindex(reply) => {
-                        // The old writer's lock must go before the swap; the old index
-                        // keeps serving readers until then.
-                        drop(writer);
-                        let result = self.rebuild();
-                        let ok = result.as_ref().map(|(_, _, r)| r.clone());
-                        let _ = reply.send(ok.map_err(|e| Error::internal(e.to_string())));
-                        return result.map(|_| ());
-                    }
-                }
+            if let Ok(Command::Reindex(reply)) = self.commands.try_recv() {
+                // The old writer's lock must go before the swap; the old index keeps
+                // serving readers until then. Counts not yet committed go in with it.
+                drop(writer);
+                self.state.add_popularity(&pending);
+                let result = self.rebuild();
+                let ok = result.as_ref().map(|(_, _, r)| r.clone());
+                let _ = reply.send(ok.map_err(|e| Error::internal(e.to_string())));
+                return result.map(|_| ());
             }
-            let mut records = Vec::new();
+            let mut catalog = Vec::new();
+            let mut read = 0usize;
             for c in consumers.iter_mut() {
+                let popularity = POPULARITY_TOPICS.contains(&c.topic());
                 match c.poll(BATCH) {
-                    Ok(r) => records.extend(r),
+                    Ok(r) if popularity => {
+                        read += r.len();
+                        for rec in &r {
+                            count(&rec.envelope.event, &mut pending);
+                        }
+                    }
+                    Ok(r) => {
+                        read += r.len();
+                        catalog.extend(r);
+                    }
+                    // Counters, not the catalog: skip what retention removed, and say so.
+                    Err(ReadError::FellBehind(f)) if popularity => {
+                        tracing::warn!(error = %f, "search popularity skips events removed by retention");
+                        c.seek(f.partition, f.first_available);
+                    }
                     Err(ReadError::FellBehind(f)) => {
                         tracing::warn!(error = %f, "search indexer fell behind the log; rebuilding from state");
                         drop(writer);
+                        self.state.add_popularity(&pending);
                         self.rebuild()?;
                         return Ok(());
                     }
                     Err(ReadError::Other(e)) => return Err(e),
                 }
             }
-            if records.is_empty() && refresh.is_empty() {
-                std::thread::sleep(IDLE);
+            // Catalog changes are committed at once; popularity alone at most once per
+            // POPULARITY_EVERY, so a stream of views does not commit the index nonstop.
+            let due = !pending.is_empty() && last_commit.elapsed() >= POPULARITY_EVERY;
+            if catalog.is_empty() && !due {
+                if read == 0 {
+                    std::thread::sleep(IDLE);
+                }
                 continue;
             }
             self.apply(
                 &live,
                 &mut writer,
-                records.iter().map(|r| &r.envelope.event),
-                refresh,
+                catalog.iter().map(|r| &r.envelope.event),
+                &pending,
             )?;
             let offsets = Offsets {
                 schema: index::SCHEMA_VERSION,
@@ -317,20 +391,24 @@ impl Worker {
                     .collect(),
             };
             live.commit(&mut writer, &offsets)?;
+            self.state.add_popularity(&pending);
+            pending.clear();
+            last_commit = Instant::now();
         }
         Ok(())
     }
 
-    /// Re-reads every product the events name, and drops a suspended vendor's products.
+    /// Re-reads every product the events name or whose popularity grew, and drops a
+    /// suspended vendor's products.
     fn apply<'e>(
         &self,
         live: &Live,
         writer: &mut IndexWriter,
         events: impl Iterator<Item = &'e Event>,
-        refresh: Vec<ProductId>,
+        pending: &HashMap<ProductId, u64>,
     ) -> Result<()> {
         let f = live.fields;
-        let mut products: BTreeSet<ProductId> = refresh.into_iter().collect();
+        let mut products: BTreeSet<ProductId> = pending.keys().copied().collect();
         let mut vendors_back = BTreeSet::new();
         for e in events {
             match e {
@@ -367,7 +445,7 @@ impl Worker {
                 }
             }
         }
-        let popularity = self.state.popularity_snapshot();
+        let popularity = self.state.popularity_of(&products, pending);
         let mut loader = Loader::new(&rtx, &popularity)?;
         for id in products {
             writer.delete_term(Term::from_field_text(f.id, &id.to_string()));

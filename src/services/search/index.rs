@@ -20,8 +20,11 @@ use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument};
 pub const ANALYZER: &str = "souk";
 /// Bumped when the schema changes: an index of another version is rebuilt at start.
 pub const SCHEMA_VERSION: u32 = 1;
-/// The log topics the index follows.
-pub const TOPICS: [&str; 3] = ["products", "inventory", "vendors"];
+/// The log topics the index follows: the catalog's, then those feeding popularity
+/// (orders sold, products viewed and search feedback in `telemetry`).
+pub const TOPICS: [&str; 5] = ["products", "inventory", "vendors", "orders", "telemetry"];
+/// The topics of [`TOPICS`] that only feed popularity counters.
+pub const POPULARITY_TOPICS: [&str; 2] = ["orders", "telemetry"];
 
 pub(crate) fn ts(e: tantivy::TantivyError) -> Error {
     Error::Storage(format!("search index: {e}"))
@@ -112,7 +115,7 @@ pub struct DocContext<'a> {
     pub categories: &'a HashMap<CategoryId, Category>,
     pub vendor_name: &'a str,
     pub available: i64,
-    /// Clicks, carts and purchases recorded through search feedback.
+    /// Search feedback, views and units sold, weighted (see `Worker::count`).
     pub popularity: u64,
 }
 

@@ -2,13 +2,16 @@
 //! in redb is the truth, the index a rebuildable projection), and the queries over it.
 //! Nothing here speaks HTTP (see `api.rs`); nothing here writes the catalog.
 
+pub mod analytics;
 pub mod api;
 pub mod consumer;
 pub mod facets;
 pub mod index;
+pub mod insights;
 pub mod query;
 pub mod request;
 pub mod suggest;
+pub mod trending;
 
 use crate::app::AppState;
 use crate::config::{Config, SearchConfig};
@@ -29,7 +32,7 @@ pub const FACETS: &[&str] = &["category", "brand", "vendor", "price", "attribute
 const RETRY_AFTER_SECS: u64 = 5;
 
 /// What handlers and the indexer share: the live index (swapped whole on rebuild), the
-/// channel to the indexer and the click counts that feed popularity.
+/// channel to the indexer, the popularity counts the index holds and the analytics.
 pub struct SearchState {
     pub config: SearchConfig,
     /// `data/search`: holds `CURRENT` and the `index-*` directories.
@@ -40,6 +43,8 @@ pub struct SearchState {
     /// Per signed-in shopper: categories (with their ancestors) and brands of products
     /// they clicked, carted or bought from search, most recent last, bounded.
     affinity: Mutex<HashMap<crate::auth::UserId, Affinity>>,
+    /// Search analytics, trending and popular queries, from the telemetry topic.
+    pub analytics: analytics::Analytics,
 }
 
 /// A shopper's recent interests: (category path, brand), most recent last.
@@ -76,6 +81,7 @@ impl SearchState {
             commands: Mutex::new(None),
             popularity: Mutex::new(popularity),
             affinity: Mutex::new(HashMap::new()),
+            analytics: analytics::Analytics::default(),
         }))
     }
 
@@ -115,8 +121,35 @@ impl SearchState {
         lock(&self.popularity).clone()
     }
 
-    /// Counts a shopper's reaction to a hit and has the indexer re-read the product, so
-    /// that the popularity boost and sort see it.
+    /// The popularity `products` will have once `pending` (counted, not yet committed)
+    /// is added.
+    pub(crate) fn popularity_of(
+        &self,
+        products: &std::collections::BTreeSet<crate::services::catalog::model::ProductId>,
+        pending: &HashMap<crate::services::catalog::model::ProductId, u64>,
+    ) -> HashMap<String, u64> {
+        let all = lock(&self.popularity);
+        products
+            .iter()
+            .map(|id| {
+                let key = id.to_string();
+                let p = all.get(&key).copied().unwrap_or(0) + pending.get(id).copied().unwrap_or(0);
+                (key, p)
+            })
+            .collect()
+    }
+
+    /// Adds counts the indexer has just committed.
+    pub(crate) fn add_popularity(
+        &self,
+        counted: &HashMap<crate::services::catalog::model::ProductId, u64>,
+    ) {
+        let mut all = lock(&self.popularity);
+        for (id, n) in counted {
+            *all.entry(id.to_string()).or_default() += n;
+        }
+    }
+
     /// Remembers what a signed-in shopper reacted to: the product's category path and brand.
     pub fn remember(
         &self,
@@ -151,22 +184,6 @@ impl SearchState {
             }
         }
         a
-    }
-
-    pub fn feedback(
-        &self,
-        product: crate::services::catalog::model::ProductId,
-        action: Action,
-    ) -> Result<()> {
-        *lock(&self.popularity)
-            .entry(product.to_string())
-            .or_default() += action.weight();
-        let sender = lock(&self.commands).clone();
-        if let Some(tx) = sender {
-            // A stopped indexer means a rebuild will pick the count up anyway.
-            let _ = tx.send(Command::Refresh(vec![product]));
-        }
-        Ok(())
     }
 
     /// Documents in the live index and how many distinct product ids they carry (equal
@@ -211,6 +228,15 @@ pub enum Action {
 }
 
 impl Action {
+    /// As in the API and in `Search.Feedback` events.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Click => "click",
+            Action::AddToCart => "add_to_cart",
+            Action::Purchase => "purchase",
+        }
+    }
+
     /// A purchase says more about a product than a click does.
     pub fn weight(self) -> u64 {
         match self {
@@ -253,9 +279,13 @@ pub struct IndexStats {
     pub bytes: u64,
 }
 
-/// Starts the indexer on the app's store and log (rebuilding first if needed).
+/// Starts the indexer on the app's store and log (rebuilding first if needed), and the
+/// analytics consumer (rebuilding its aggregates from the log). One handle stops both.
 pub fn start(state: &AppState) -> Result<IndexerHandle> {
-    consumer::spawn(state.search.clone(), state.store.clone(), state.log.clone())
+    let mut handle = consumer::spawn(state.search.clone(), state.store.clone(), state.log.clone())?;
+    let thread = analytics::spawn(state.search.clone(), state.log.clone(), handle.stop_flag())?;
+    handle.also(thread);
+    Ok(handle)
 }
 
 /// Rebuilds the index of a running app from redb in a new directory while the old one
@@ -292,12 +322,18 @@ pub fn reindex(config: &Config) -> Result<ReindexReport> {
     let root = config.data_dir.join("search");
     std::fs::create_dir_all(&root)
         .map_err(|e| Error::Storage(format!("cannot create {}: {e}", root.display())))?;
+    // Popularity lives in the documents: carried over from the old index when it opens
+    // (else counted again from what the log still holds).
+    let popularity = index::current_dir(&root)
+        .and_then(|dir| Live::open(&dir).ok())
+        .map(|(live, _)| popularity_of(&live))
+        .unwrap_or_default();
     let result = consumer::build(
         &store,
         &log,
         &root,
         config.search.writer_memory_mib,
-        &HashMap::new(),
+        &popularity,
     );
     store.close();
     let (live, _, report) = result?;
@@ -354,4 +390,126 @@ pub fn search(
     let live = state.search.live()?;
     let rtx = state.store.read()?;
     request::run(&state.search, &live, &rtx, req, affinity)
+}
+
+/// Who searched, for the telemetry: the signed-in user and the visitor's opaque session.
+#[derive(Debug, Clone, Default)]
+pub struct Visitor {
+    pub user_id: Option<String>,
+    pub session_id: Option<String>,
+}
+
+/// Runs a search as [`search`] does and records it (`Search.Performed` on the telemetry
+/// topic: text, filters, result count, latency, who, query id). Only a first page is
+/// recorded, so paging through one search counts it once.
+pub fn search_as(
+    state: &AppState,
+    req: &SearchRequest,
+    affinity: &request::Affinity,
+    visitor: &Visitor,
+) -> Result<SearchAnswer> {
+    let started = std::time::Instant::now();
+    let answer = search(state, req, affinity)?;
+    if req.offset == 0 {
+        state
+            .telemetry
+            .record(crate::log::event::Event::SearchPerformed {
+                query: req.q.clone(),
+                results: answer.total,
+                corrected: corrected(&answer.query),
+                user_id: visitor.user_id.clone(),
+                session_id: visitor.session_id.clone(),
+                timestamp: state.clock.now(),
+                query_id: answer.query_id.clone(),
+                filters: filters(req),
+                latency_ms: started.elapsed().as_secs_f64() * 1000.0,
+            });
+    }
+    Ok(answer)
+}
+
+/// Records a shopper's reaction to a hit (`Search.Feedback`): the analytics count it as a
+/// click-through of its search, and the indexer as popularity.
+pub fn record_feedback(
+    state: &AppState,
+    query_id: &str,
+    product: crate::services::catalog::model::ProductId,
+    action: Action,
+    visitor: &Visitor,
+) {
+    state
+        .telemetry
+        .record(crate::log::event::Event::SearchFeedback {
+            query_id: query_id.to_string(),
+            product_id: product.to_string(),
+            action: action.as_str().to_string(),
+            user_id: visitor.user_id.clone(),
+            session_id: visitor.session_id.clone(),
+            timestamp: state.clock.now(),
+        });
+}
+
+/// The query with its corrected words, when the engine corrected any (completions of the
+/// word being typed are not corrections).
+fn corrected(u: &Understood) -> Option<String> {
+    let last = u.words.len().saturating_sub(1);
+    let mut changed = false;
+    let words: Vec<&str> = u
+        .words
+        .iter()
+        .enumerate()
+        .map(|(i, w)| match w.matches.first() {
+            Some(m) if *m != w.input => {
+                let completion = i == last && u.last_word_prefix && m.starts_with(&w.input);
+                if completion || w.matches.contains(&w.input) {
+                    w.input.as_str()
+                } else {
+                    changed = true;
+                    m.as_str()
+                }
+            }
+            _ => w.input.as_str(),
+        })
+        .collect();
+    changed.then(|| words.join(" "))
+}
+
+/// The filters and sort of a request, as the analytics keep them.
+fn filters(req: &SearchRequest) -> serde_json::Value {
+    let sort = match req.sort {
+        Sort::Relevance => "relevance",
+        Sort::PriceAsc => "price_asc",
+        Sort::PriceDesc => "price_desc",
+        Sort::Newest => "newest",
+        Sort::Popularity => "popularity",
+    };
+    let mut m = serde_json::Map::new();
+    m.insert("sort".into(), sort.into());
+    if let Some(c) = &req.category {
+        m.insert("category".into(), c.clone().into());
+    }
+    if !req.vendors.is_empty() {
+        m.insert("vendor".into(), req.vendors.clone().into());
+    }
+    if !req.brands.is_empty() {
+        m.insert("brand".into(), req.brands.clone().into());
+    }
+    if req.price != (None, None) {
+        m.insert(
+            "price".into(),
+            serde_json::json!({"min": req.price.0, "max": req.price.1}),
+        );
+    }
+    if req.in_stock {
+        m.insert("in_stock".into(), true.into());
+    }
+    if !req.attributes.is_empty() {
+        let attrs: Vec<String> = req
+            .attributes
+            .iter()
+            .map(|(k, v)| format!("{k}:{v}"))
+            .collect();
+        m.insert("attr".into(), attrs.into());
+    }
+    serde_json::Value::Object(m)
 }

@@ -1,6 +1,7 @@
-//! As-you-type suggestions: product titles, categories and brands that the typed text
-//! (typos and an unfinished last word allowed) leads to, at most ten, each with its kind.
-//! It reuses the search engine's matching and never reads anything the index lacks.
+//! As-you-type suggestions: popular past queries, product titles, categories and brands
+//! that the typed text (typos and an unfinished last word allowed) leads to, at most ten,
+//! each with its kind. It reuses the search engine's matching and the analytics' query
+//! counts, and never reads anything the index lacks.
 
 use super::request::{self, SearchRequest, Sort};
 use super::{SearchState, facets::Wanted};
@@ -10,13 +11,17 @@ use serde::Serialize;
 use serde_json::Value;
 
 pub const MAX_SUGGESTIONS: usize = 10;
+/// Past queries suggested at most, and how many searches (that found something) a query
+/// needs before it is ever suggested to others.
+pub const MAX_QUERIES: usize = 3;
+pub const MIN_QUERY_SEARCHES: u64 = 3;
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Suggestion {
-    /// `product`, `category` or `brand`.
+    /// `query`, `product`, `category` or `brand`.
     pub kind: &'static str,
     pub text: String,
-    /// The product's or category's id; a brand's name.
+    /// The product's or category's id; a brand's name; the query's text.
     pub value: String,
 }
 
@@ -52,8 +57,19 @@ pub fn suggestions(state: &AppState, q: &str) -> Result<Vec<Suggestion>> {
     let live = search.live()?;
     let rtx = state.store.read()?;
     let answer = request::run(search, &live, &rtx, &req, &request::Affinity::default())?;
-    let mut out: Vec<Suggestion> = Vec::new();
-    for hit in &answer.items {
+    let mut out: Vec<Suggestion> = search
+        .analytics
+        .suggest(q, MIN_QUERY_SEARCHES, MAX_QUERIES)
+        .into_iter()
+        .map(|text| Suggestion {
+            kind: "query",
+            value: text.clone(),
+            text,
+        })
+        .collect();
+    // Products fill what queries, categories (3) and brands (2) leave of the ten.
+    let products = MAX_SUGGESTIONS - out.len() - 5;
+    for hit in answer.items.iter().take(products) {
         if !out.iter().any(|s| s.text == hit.view.title) {
             out.push(Suggestion {
                 kind: "product",
