@@ -345,3 +345,31 @@ pub fn delete_refresh_hashes(wtx: &WriteTransaction, keys: &[Vec<u8>]) -> Result
     }
     Ok(())
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn last_seen_notes_at_most_once_a_minute_and_keeps_the_latest() {
+        let seen = LastSeen::default();
+        let id = SessionId::new();
+        let t0 = OffsetDateTime::now_utc();
+        seen.touch(id, t0, t0 + time::Duration::seconds(59));
+        assert_eq!(seen.pending(id), None, "under a minute: nothing noted");
+        let t1 = t0 + time::Duration::seconds(60);
+        seen.touch(id, t0, t1);
+        assert_eq!(seen.pending(id), Some(t1));
+        // An older time never replaces a newer one, here or when a failed write returns.
+        seen.touch(id, t0, t1 - time::Duration::seconds(1));
+        assert_eq!(seen.pending(id), Some(t1));
+        let taken = seen.take();
+        assert_eq!(taken, vec![(id, t1)]);
+        assert_eq!(seen.pending(id), None);
+        let t2 = t1 + time::Duration::seconds(90);
+        seen.touch(id, t1, t2);
+        seen.restore(taken);
+        assert_eq!(seen.pending(id), Some(t2));
+    }
+}
