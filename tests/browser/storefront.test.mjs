@@ -11,6 +11,7 @@ import { SCREENSHOT_DIR } from './lib/shots.mjs';
 import { registerSmoke } from './journeys/smoke.mjs';
 import { registerJourney1 } from './journeys/journey1.mjs';
 import { registerJourney2 } from './journeys/journey2.mjs';
+import { registerNoJs } from './journeys/nojs.mjs';
 import { registerAccessibility } from './journeys/accessibility.mjs';
 
 /** Filled by before(); the journeys read it when their steps run. */
@@ -53,4 +54,5 @@ describe('harness', () => {
 registerSmoke(env);
 registerJourney1(env);
 registerJourney2(env);
+registerNoJs(env);
 registerAccessibility(env);

@@ -129,6 +129,8 @@ export function registerJourney1(env) {
         await expectVisible(page, group, `a vendor group (a region named after "${p.vendor.name}")`);
         await expectVisible(page, group.getByRole('link', { name: new RegExp(esc(p.title), 'i') }), `the line "${p.title}" in the "${p.vendor.name}" group`);
       }
+      const sku = s.choice.variant.sku;
+      assert.ok((await page.getByRole('main').innerText()).includes(sku), `the first line is the variant picked on the product page (SKU ${sku})`);
       await capture(page, 'cart');
     });
 

@@ -45,6 +45,22 @@ export function registerSmoke(env) {
       await Promise.all([page.waitForURL((u) => u.searchParams.get('q') === 'lamp'), page.keyboard.press('Enter')]);
     });
 
+    step('suggestions', 'as-you-type suggestions: typing shows a listbox, ArrowDown and Enter open one', async () => {
+      const page = state.page;
+      await gotoOk(page, `${env.souk.url}/`, 'home page');
+      const box = searchBox(page);
+      await box.click();
+      await box.pressSequentially('lam', { delay: 60 });
+      const options = page.getByRole('banner').getByRole('listbox').getByRole('option');
+      await expectVisible(page, options, 'a listbox of suggestions (role listbox with options) under the search box after typing "lam"');
+      const first = (await options.first().innerText()).trim();
+      await box.press('ArrowDown');
+      assert.equal(await options.first().getAttribute('aria-selected'), 'true', 'ArrowDown marks the first suggestion selected (aria-selected)');
+      await Promise.all([page.waitForURL((u) => u.pathname === '/search' || u.pathname.startsWith('/c/')), box.press('Enter')]);
+      await page.waitForLoadState('load');
+      await expectVisible(page, page.getByRole('heading', { level: 1 }), `a results page for the suggestion "${first}"`);
+    });
+
     step('not-found', 'an unknown page answers 404 with a page in the store look', async () => {
       const page = state.page;
       const res = await page.goto(`${env.souk.url}/no-such-page-${Date.now()}`);
