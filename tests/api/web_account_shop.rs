@@ -8,7 +8,7 @@ use crate::orders::Shop;
 use crate::payments::pay_app;
 use crate::users::{PASSWORD, json};
 use crate::web_account::{assert_see_other, post_from, register, sign_in};
-use crate::web_client::{Browser, assert_clean};
+use crate::web_client::{Browser, assert_clean, input_value};
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -295,21 +295,30 @@ async fn the_wallet_is_topped_up_with_test_cards_and_cards_are_saved_and_removed
     assert_eq!(g.status, StatusCode::FORBIDDEN, "no CSRF token");
     assert!(b.get("/account/wallet").await.body.contains("€0.00"));
 
-    g = post_from(
-        &mut b,
-        "/account/wallet",
-        "/account/wallet/topup",
-        &topup("25.50", "4242 4242 4242 4242", true),
-    )
-    .await;
-    assert_see_other(&g, "/account/wallet");
+    // The same form sent twice (a double click): one payment, the same answer twice.
+    let form_page = b.get("/account/wallet").await;
+    let key = input_value(&form_page.body, "idempotency_key").unwrap();
+    let csrf = form_page.csrf();
+    let mut form = vec![("csrf", csrf.as_str()), ("idempotency_key", key.as_str())];
+    form.extend(topup("25.50", "4242 4242 4242 4242", true));
+    for _ in 0..2 {
+        g = b.post("/account/wallet/topup", &form).await;
+        assert_see_other(&g, "/account/wallet");
+        let wallet = b.get("/account/wallet").await;
+        assert!(
+            wallet
+                .body
+                .contains("€25.50 was added to your wallet. (Test gateway")
+        );
+    }
     let wallet = b.get("/account/wallet").await;
-    assert!(
-        wallet
-            .body
-            .contains("€25.50 was added to your wallet. (Test gateway")
-    );
-    assert!(wallet.body.contains("+€25.50"));
+    assert_eq!(wallet.body.matches("+€25.50").count(), 1, "charged once");
+    assert!(wallet.body.contains("€25.50</strong>"));
+    // The same key with other details is refused, and charges nothing.
+    form[2] = ("amount", "99");
+    g = b.post("/account/wallet/topup", &form).await;
+    assert_eq!(g.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(g.body.contains("already sent with other details"));
 
     // Declined: said so, nothing added.
     g = post_from(

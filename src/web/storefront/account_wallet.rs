@@ -5,7 +5,8 @@
 use super::{FormErrors, error_sentence, form_errors, render_status, when};
 use crate::app::AppState;
 use crate::auth::{ClientInfo, Principal};
-use crate::error::Error;
+use crate::error::{Error, FieldError};
+use crate::http::idempotency;
 use crate::money::{Currency, Money};
 use crate::services::PageQuery;
 use crate::services::payments::gateway::CardInput;
@@ -17,7 +18,8 @@ use crate::services::payments::{self, flows::InitiateInput};
 use crate::web::{CsrfForm, Flash, PageResult, SignedIn, WebError, redirect, urlencode};
 use axum::Router;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 
@@ -99,6 +101,8 @@ struct HistoryRow {
 
 #[derive(Serialize, Default)]
 struct TopupForm {
+    /// Fresh on every render: one press of the button, one payment.
+    idempotency_key: String,
     amount: String,
     method_id: String,
     exp_month: String,
@@ -197,10 +201,18 @@ fn wallet_ctx(
         min: Money::new(pc.topup_min, cur),
         max: Money::new(pc.topup_max, cur),
         cards,
-        form: TopupForm::default(),
+        form: TopupForm {
+            idempotency_key: new_key(),
+            ..Default::default()
+        },
         errors: FormErrors::new(),
         form_error: None,
     })
+}
+
+fn new_key() -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 18]>())
 }
 
 async fn wallet_page(
@@ -227,6 +239,8 @@ async fn wallet_page(
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct TopupBody {
+    #[serde(default)]
+    idempotency_key: String,
     #[serde(default)]
     amount: String,
     /// A saved card's id, or empty for the card typed below.
@@ -286,6 +300,7 @@ async fn topup(
 ) -> PageResult {
     let mut ctx = wallet_ctx(&state, &p, None)?;
     ctx.form = TopupForm {
+        idempotency_key: new_key(),
         amount: body.amount.clone(),
         method_id: body.method_id.clone(),
         exp_month: body.exp_month.clone(),
@@ -328,27 +343,129 @@ async fn topup(
         save_method: card.is_some() && body.save_card.is_some(),
         card,
     };
+    // A second press of the button (or a reload of the POST) carries the same key and gets
+    // the first answer back instead of charging again.
+    let mut headers = HeaderMap::new();
+    if let Ok(k) = HeaderValue::from_str(body.idempotency_key.trim())
+        && !body.idempotency_key.trim().is_empty()
+    {
+        headers.insert(idempotency::HEADER, k);
+    }
+    let fingerprint = format!(
+        "{amount}|{}|{}|{}|{}|{}",
+        body.method_id,
+        body.card_number.replace([' ', '-'], ""),
+        body.exp_month.trim(),
+        body.exp_year.trim(),
+        body.save_card.is_some()
+    );
+    let (st, pp) = (state.clone(), p.clone());
     let ip = client.ip.map(|i| i.to_string());
-    let pay = match payments::initiate(&state, &p, ip, input).await {
-        Ok(pay) => pay,
-        Err(Error::Validation(fields)) => {
-            ctx.errors = form_errors(&state, &fields, "", CARD_FIELDS);
-            return refuse(ctx, StatusCode::UNPROCESSABLE_ENTITY);
+    let answer = idempotency::guard(
+        &state,
+        &p.actor(),
+        "web/account/wallet/topup",
+        &headers,
+        fingerprint.as_bytes(),
+        || async move {
+            match payments::initiate(&st, &pp, ip, input).await {
+                Ok(pay) => axum::Json(Outcome::of(&pay)).into_response(),
+                Err(e) => e.into_response(),
+            }
+        },
+    )
+    .await;
+    let status = answer.status();
+    let bytes = axum::body::to_bytes(answer.into_body(), 1 << 20)
+        .await
+        .map_err(WebError::internal)?;
+    if status.is_success() {
+        let outcome: Outcome = serde_json::from_slice(&bytes).map_err(WebError::internal)?;
+        return Ok(after_payment(&state, &outcome));
+    }
+    if status.is_server_error() {
+        return Err(WebError::status(status, "errors.internal"));
+    }
+    // A refusal, as problem+json: field errors go next to their fields.
+    let problem: Refusal = serde_json::from_slice(&bytes).map_err(WebError::internal)?;
+    if problem.errors.is_empty() {
+        let i18n = &state.web.i18n;
+        ctx.form_error = Some(
+            i18n.lookup(&format!("account.errors.{}", problem.code))
+                .map(String::from)
+                .unwrap_or(problem.detail),
+        );
+    } else {
+        let fields: Vec<FieldError> = problem
+            .errors
+            .into_iter()
+            .map(|f| FieldError::new(f.field, f.code, f.message))
+            .collect();
+        ctx.errors = form_errors(&state, &fields, "", CARD_FIELDS);
+        // What no field of the form can show (the idempotency key) goes on top.
+        let known = [
+            "amount",
+            "method_id",
+            "card_number",
+            "exp_month",
+            "exp_year",
+            "cvc",
+        ];
+        let stray: Vec<String> = ctx
+            .errors
+            .keys()
+            .filter(|k| !known.contains(&k.as_str()))
+            .cloned()
+            .collect();
+        for k in stray {
+            ctx.form_error = ctx.errors.remove(&k);
         }
-        Err(
-            e @ (Error::Unavailable { .. } | Error::RateLimited { .. } | Error::Conflict { .. }),
-        ) => {
-            let status = crate::http::problem::status_of(&e);
-            ctx.form_error = Some(error_sentence(&state, &e));
-            return refuse(ctx, status);
+    }
+    refuse(ctx, status)
+}
+
+/// What a top-up's first request answered, kept for its replays.
+#[derive(Serialize, Deserialize)]
+struct Outcome {
+    payment_id: PaymentId,
+    status: Status,
+    amount: Money,
+    test_mode: bool,
+    failure_reason: Option<String>,
+}
+
+impl Outcome {
+    fn of(p: &payments::model::Payment) -> Outcome {
+        Outcome {
+            payment_id: p.id,
+            status: p.status,
+            amount: p.amount,
+            test_mode: p.test_mode,
+            failure_reason: p.failure_reason.clone(),
         }
-        Err(e) => return Err(e.into()),
-    };
-    Ok(after_payment(&state, &pay))
+    }
+}
+
+/// The parts of a problem+json refusal a form needs.
+#[derive(Deserialize)]
+struct Refusal {
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    detail: String,
+    #[serde(default)]
+    errors: Vec<RefusedField>,
+}
+
+#[derive(Deserialize)]
+struct RefusedField {
+    field: String,
+    code: String,
+    message: String,
 }
 
 /// Where a top-up goes next, told in a flash message.
-fn after_payment(state: &AppState, pay: &payments::model::Payment) -> axum::response::Response {
+fn after_payment(state: &AppState, pay: &Outcome) -> axum::response::Response {
     let i18n = &state.web.i18n;
     let amount = crate::web::i18n::money(pay.amount.amount, pay.amount.currency.as_str());
     match pay.status {
@@ -360,7 +477,7 @@ fn after_payment(state: &AppState, pay: &payments::model::Payment) -> axum::resp
             redirect(state, "/account/wallet", Flash::success(msg))
         }
         Status::RequiresConfirmation => {
-            crate::web::redirect_plain(&format!("/account/wallet/topup/{}", pay.id))
+            crate::web::redirect_plain(&format!("/account/wallet/topup/{}", pay.payment_id))
         }
         Status::InReview => redirect(
             state,
@@ -480,7 +597,7 @@ async fn confirm(
         );
     }
     match payments::confirm(&state, &p, pid, body.code.trim().to_string()).await {
-        Ok(pay) => Ok(after_payment(&state, &pay)),
+        Ok(pay) => Ok(after_payment(&state, &Outcome::of(&pay))),
         Err(e @ (Error::Conflict { .. } | Error::Unavailable { .. })) => Ok(redirect(
             &state,
             "/account/wallet",
