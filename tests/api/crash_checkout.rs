@@ -20,7 +20,7 @@ use std::time::Duration;
 
 const BIN: &str = env!("CARGO_BIN_EXE_souk");
 const PASSWORD: &str = "correct horse battery staple";
-const STOCK: i64 = 300;
+const STOCK: i64 = 1000;
 const BUYERS: usize = 24;
 const WRITERS: usize = 8;
 
@@ -283,7 +283,7 @@ async fn every_acknowledged_checkout_survives_sigkill_and_no_reservation_leaks()
                 }
             }));
         }
-        let pause = rand::rng().random_range(600..1800);
+        let pause = rand::rng().random_range(1000..2500);
         tokio::time::sleep(Duration::from_millis(pause)).await;
         child.kill().expect("SIGKILL sent");
         child.wait().unwrap();
