@@ -6,7 +6,9 @@
 # stock, BUYERS buyers whose wallets are topped up by test card. Then, per store mode
 # (store.group_commit_max: 64 = group commit, 1 = one fsync per command), ROUNDS times:
 # every buyer's cart gets one unit (not measured), then all buyers check out at once
-# through curl --parallel over CONNECTIONS connections (measured).
+# through curl --parallel, CONNECTIONS requests in flight (curl may multiplex them over
+# fewer HTTP/2 connections) (measured). Elapsed time is the wall clock of the checkout
+# phases only; latency is each checkout's total time as curl saw it.
 #
 # Prints per mode: checkouts, paid, refused, elapsed seconds, checkouts/s, p50/p99 ms.
 #
