@@ -133,50 +133,82 @@ pub async fn run_once(state: &AppState) -> Result<SweepReport> {
     Ok(report)
 }
 
-/// The running sweep task.
+/// The running sweep: its own thread (with a small runtime of its own, as the relay
+/// has), so that stopping it, or dropping it, joins the thread and releases the store.
 pub struct SweepHandle {
     stop: watch::Sender<bool>,
-    task: tokio::task::JoinHandle<()>,
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl SweepHandle {
-    /// Stops the task after writing the last-seen times still noted.
+    /// Stops the sweep after it writes the last-seen times still noted.
     pub async fn stop(self) {
-        let _ = self.stop.send(true);
-        let _ = self.task.await;
+        // The join blocks: keep it off the async workers.
+        let _ = tokio::task::spawn_blocking(move || drop(self)).await;
     }
 }
 
-/// Starts the sweep on the current tokio runtime: a full sweep at once and then every
-/// `auth.sweep_interval_secs`, last-seen times every `auth.last_seen_flush_secs`.
+impl Drop for SweepHandle {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Starts the sweep: a full sweep at once and then every `auth.sweep_interval_secs`,
+/// last-seen times every `auth.last_seen_flush_secs`, and once more when stopped.
 pub fn spawn(state: AppState) -> Result<SweepHandle> {
-    let rt = tokio::runtime::Handle::try_current()
-        .map_err(|e| Error::Internal(format!("the auth sweep needs a runtime: {e}")))?;
     let sweep_every = Duration::from_secs(state.config.auth.sweep_interval_secs);
     let tick = Duration::from_secs(state.config.auth.last_seen_flush_secs).min(sweep_every);
-    let (stop, mut stopped) = watch::channel(false);
-    let task = rt.spawn(async move {
-        let mut since_sweep: Option<Duration> = None;
-        loop {
-            let due = since_sweep.is_none_or(|d| d >= sweep_every);
-            let result = if due {
-                since_sweep = Some(Duration::ZERO);
-                run_once(&state).await.map(|_| ())
-            } else {
-                flush_last_seen(&state).await.map(|_| ())
-            };
-            if let Err(e) = result {
-                tracing::warn!(error = %e, "auth sweep");
+    let (stop, stopped) = watch::channel(false);
+    let thread = std::thread::Builder::new()
+        .name("souk-users-sweep".into())
+        .spawn(move || {
+            match tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .build()
+            {
+                Ok(rt) => rt.block_on(run(state, sweep_every, tick, stopped)),
+                Err(e) => tracing::error!(error = %e, "the auth sweep cannot start"),
             }
-            tokio::select! {
-                _ = tokio::time::sleep(tick) => {}
-                _ = stopped.changed() => break,
-            }
-            since_sweep = since_sweep.map(|d| d + tick);
+        })
+        .map_err(|e| Error::Internal(format!("cannot start the auth sweep: {e}")))?;
+    Ok(SweepHandle {
+        stop,
+        thread: Some(thread),
+    })
+}
+
+async fn run(
+    state: AppState,
+    sweep_every: Duration,
+    tick: Duration,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let mut since_sweep: Option<Duration> = None;
+    loop {
+        let due = since_sweep.is_none_or(|d| d >= sweep_every);
+        let result = if due {
+            since_sweep = Some(Duration::ZERO);
+            run_once(&state).await.map(|_| ())
+        } else {
+            flush_last_seen(&state).await.map(|_| ())
+        };
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "auth sweep");
         }
-        if let Err(e) = flush_last_seen(&state).await {
-            tracing::warn!(error = %e, "writing last-seen times at shutdown");
+        if *stopped.borrow() {
+            break;
         }
-    });
-    Ok(SweepHandle { stop, task })
+        tokio::select! {
+            _ = tokio::time::sleep(tick) => {}
+            _ = stopped.changed() => break,
+        }
+        since_sweep = since_sweep.map(|d| d + tick);
+    }
+    if let Err(e) = flush_last_seen(&state).await {
+        tracing::warn!(error = %e, "writing last-seen times at shutdown");
+    }
 }
