@@ -14,6 +14,8 @@ mod orders;
 mod recovery;
 #[path = "account_security.rs"]
 mod security;
+#[path = "account_topup.rs"]
+mod topup;
 #[path = "account_wallet.rs"]
 mod wallet;
 
@@ -81,6 +83,7 @@ pub fn router() -> Router<AppState> {
         .merge(security::router())
         .merge(orders::router())
         .merge(wallet::router())
+        .merge(topup::router())
 }
 
 /// A form's messages by field name, shown next to each input.

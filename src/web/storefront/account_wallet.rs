@@ -1,23 +1,22 @@
 //! /account/wallet: the wallet's balance and history, and topping it up by card (a new one
 //! or a saved one; with the confirm step when the card asks for it). Every page that can
-//! move money through the built-in test gateway says so. A card number is never written back into a page, not even a refused form.
+//! move money through the built-in test gateway says so. A card number is never written
+//! back into a page, not even a refused form. The confirm step is in `account_topup`.
 
-use super::{FormErrors, error_sentence, form_errors, render_status, when};
+use super::{FormErrors, form_errors, render_status, when};
 use crate::app::AppState;
 use crate::auth::{ClientInfo, Principal};
-use crate::error::{Error, FieldError};
+use crate::error::FieldError;
 use crate::http::idempotency;
 use crate::money::{Currency, Money};
 use crate::services::PageQuery;
 use crate::services::payments::gateway::CardInput;
-use crate::services::payments::model::{
-    Method, NextAction, PaymentId, PaymentMethodId, Purpose, Status,
-};
-use crate::services::payments::queries::{self, PaymentAnswer};
+use crate::services::payments::model::{Method, PaymentId, PaymentMethodId, Purpose, Status};
+use crate::services::payments::queries;
 use crate::services::payments::{self, flows::InitiateInput};
 use crate::web::{CsrfForm, Flash, PageResult, SignedIn, WebError, redirect, urlencode};
 use axum::Router;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
@@ -27,10 +26,6 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/account/wallet", get(wallet_page))
         .route("/account/wallet/topup", post(topup))
-        .route(
-            "/account/wallet/topup/{id}",
-            get(confirm_page).post(confirm),
-        )
 }
 
 /// Service field names → the form's.
@@ -426,7 +421,7 @@ async fn topup(
 
 /// What a top-up's first request answered, kept for its replays.
 #[derive(Serialize, Deserialize)]
-struct Outcome {
+pub(crate) struct Outcome {
     payment_id: PaymentId,
     status: Status,
     amount: Money,
@@ -435,7 +430,7 @@ struct Outcome {
 }
 
 impl Outcome {
-    fn of(p: &payments::model::Payment) -> Outcome {
+    pub(crate) fn of(p: &payments::model::Payment) -> Outcome {
         Outcome {
             payment_id: p.id,
             status: p.status,
@@ -465,7 +460,7 @@ struct RefusedField {
 }
 
 /// Where a top-up goes next, told in a flash message.
-fn after_payment(state: &AppState, pay: &Outcome) -> axum::response::Response {
+pub(crate) fn after_payment(state: &AppState, pay: &Outcome) -> axum::response::Response {
     let i18n = &state.web.i18n;
     let amount = crate::web::i18n::money(pay.amount.amount, pay.amount.currency.as_str());
     match pay.status {
@@ -501,109 +496,6 @@ fn after_payment(state: &AppState, pay: &Outcome) -> axum::response::Response {
             "/account/wallet",
             Flash::info(i18n.t("account.wallet.pending")),
         ),
-    }
-}
-
-// ---------------------------------------------------------------------------------------
-// The confirm step (the test gateway's stand-in for 3-D Secure)
-
-#[derive(Serialize)]
-struct ConfirmPage {
-    section: &'static str,
-    id: String,
-    amount: Money,
-    message: String,
-    test_mode: bool,
-    errors: FormErrors,
-}
-
-/// A wallet top-up of the caller's that waits for its code; anything else is 404 or,
-/// once decided, back to the wallet.
-fn pending_topup(
-    state: &AppState,
-    p: &Principal,
-    id: &str,
-) -> Result<Result<(PaymentId, ConfirmPage), axum::response::Response>, WebError> {
-    let pid: PaymentId = id.parse().map_err(|_| WebError::not_found())?;
-    let PaymentAnswer::Full(v) = queries::payment(state, p, pid)? else {
-        return Err(WebError::not_found());
-    };
-    if v.purpose != Purpose::WalletTopup {
-        return Err(WebError::not_found());
-    }
-    if v.status != Status::RequiresConfirmation.as_str() {
-        return Ok(Err(crate::web::redirect_plain("/account/wallet")));
-    }
-    let message = match &v.next_action {
-        Some(NextAction::Confirm { message }) => message.clone(),
-        _ => String::new(),
-    };
-    Ok(Ok((
-        pid,
-        ConfirmPage {
-            section: "wallet",
-            id: pid.to_string(),
-            amount: v.amount,
-            message,
-            test_mode: v.test_mode,
-            errors: FormErrors::new(),
-        },
-    )))
-}
-
-async fn confirm_page(
-    State(state): State<AppState>,
-    SignedIn(page, p): SignedIn,
-    Path(id): Path<String>,
-) -> PageResult {
-    match pending_topup(&state, &p, &id)? {
-        Ok((_, ctx)) => render_status(
-            &state,
-            &page,
-            "storefront/account/topup_confirm.html",
-            ctx,
-            StatusCode::OK,
-        ),
-        Err(r) => Ok(r),
-    }
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ConfirmBody {
-    #[serde(default)]
-    code: String,
-}
-
-async fn confirm(
-    State(state): State<AppState>,
-    SignedIn(page, p): SignedIn,
-    Path(id): Path<String>,
-    CsrfForm(body): CsrfForm<ConfirmBody>,
-) -> PageResult {
-    let (pid, mut ctx) = match pending_topup(&state, &p, &id)? {
-        Ok(x) => x,
-        Err(r) => return Ok(r),
-    };
-    if body.code.trim().is_empty() {
-        ctx.errors
-            .insert("code".into(), state.web.i18n.t("account.errors.required"));
-        return render_status(
-            &state,
-            &page,
-            "storefront/account/topup_confirm.html",
-            ctx,
-            StatusCode::UNPROCESSABLE_ENTITY,
-        );
-    }
-    match payments::confirm(&state, &p, pid, body.code.trim().to_string()).await {
-        Ok(pay) => Ok(after_payment(&state, &Outcome::of(&pay))),
-        Err(e @ (Error::Conflict { .. } | Error::Unavailable { .. })) => Ok(redirect(
-            &state,
-            "/account/wallet",
-            Flash::error(error_sentence(&state, &e)),
-        )),
-        Err(e) => Err(e.into()),
     }
 }
 
