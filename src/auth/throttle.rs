@@ -162,36 +162,58 @@ pub fn clear_stored(wtx: &WriteTransaction, key: &str) -> Result<()> {
     kv::delete(wtx, ACCOUNT_LOCKOUT_HASH_TO_STATE, &stored_key(key))
 }
 
-/// Deletes at most `limit` entries that are forgotten at `now` (not locked, and quiet for
-/// `policy.forget_after_secs`); returns how many went.
-pub fn sweep_stored(
-    wtx: &WriteTransaction,
+/// An entry the sweep may delete: forgotten at `now`, or no longer readable.
+fn sweepable(bytes: &[u8], policy: &Policy, now: OffsetDateTime) -> bool {
+    crate::store::codec::decode::<Entry>(bytes)
+        .map(|e| e.forgotten(policy, now) || e.last_failure.is_none())
+        .unwrap_or(true)
+}
+
+/// Keys of up to `limit` entries forgotten at `now` (not locked, and quiet for
+/// `policy.forget_after_secs`), found in a snapshot.
+pub fn find_forgotten(
+    rtx: &ReadTransaction,
     policy: &Policy,
     now: OffsetDateTime,
     limit: usize,
-) -> Result<usize> {
-    let mut doomed = Vec::new();
-    {
-        let t = wtx.open_table(ACCOUNT_LOCKOUT_HASH_TO_STATE)?;
-        for item in t.iter()? {
-            let (k, v) = item?;
-            // An entry that no longer decodes is worth nothing: let it go too.
-            let gone = crate::store::codec::decode::<Entry>(v.value())
-                .map(|e| e.forgotten(policy, now) || e.last_failure.is_none())
-                .unwrap_or(true);
-            if gone {
-                doomed.push(k.value().to_vec());
-                if doomed.len() == limit {
-                    break;
-                }
+) -> Result<Vec<Vec<u8>>> {
+    let Some(t) = kv::open_ro(rtx, ACCOUNT_LOCKOUT_HASH_TO_STATE)? else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    for item in t.iter()? {
+        let (k, v) = item?;
+        if sweepable(v.value(), policy, now) {
+            out.push(k.value().to_vec());
+            if out.len() == limit {
+                break;
             }
         }
     }
+    Ok(out)
+}
+
+/// Deletes those of `keys` still forgotten (a failure since the snapshot keeps its entry);
+/// returns how many went.
+pub fn delete_forgotten(
+    wtx: &WriteTransaction,
+    keys: &[Vec<u8>],
+    policy: &Policy,
+    now: OffsetDateTime,
+) -> Result<usize> {
     let mut t = wtx.open_table(ACCOUNT_LOCKOUT_HASH_TO_STATE)?;
-    for k in &doomed {
-        t.remove(k.as_slice())?;
+    let mut n = 0;
+    for k in keys {
+        let gone = match t.get(k.as_slice())? {
+            Some(v) => sweepable(v.value(), policy, now),
+            None => false,
+        };
+        if gone {
+            t.remove(k.as_slice())?;
+            n += 1;
+        }
     }
-    Ok(doomed.len())
+    Ok(n)
 }
 
 #[cfg(test)]

@@ -111,12 +111,17 @@ pub async fn run_once(state: &AppState) -> Result<SweepReport> {
     // Account lockouts quiet for long enough.
     let policy = state.auth.account_policy();
     loop {
+        let keys = throttle::find_forgotten(&state.store.read()?, &policy, now, BATCH)?;
+        if keys.is_empty() {
+            break;
+        }
+        let full = keys.len() == BATCH;
         let n = state
             .store
-            .write(move |tx| throttle::sweep_stored(tx, &policy, now, BATCH))
+            .write(move |tx| throttle::delete_forgotten(tx, &keys, &policy, now))
             .await?;
         report.lockouts += n;
-        if n < BATCH {
+        if !full || n == 0 {
             break;
         }
     }
