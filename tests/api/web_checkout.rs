@@ -262,3 +262,56 @@ async fn a_guest_checks_out_with_an_email_and_cash_on_delivery() {
     assert!(done.body.contains("Chef Knife"));
     assert_eq!(orders_of(&m), before + 1);
 }
+
+#[tokio::test]
+async fn a_declined_card_or_a_short_wallet_says_the_payment_did_not_go_through() {
+    let (m, made) = shop().await;
+    let mut guest = Browser::new(&m.app);
+    add(&mut guest, &m, &made, "Chef Knife", "1").await;
+    let page = guest.get("/checkout").await;
+    let key = input_value(&page.body, "idempotency_key").unwrap();
+    let csrf = page.csrf();
+    let mut form: Vec<(&str, &str)> = vec![
+        ("csrf", &csrf),
+        ("idempotency_key", &key),
+        ("payment_method", "card"),
+        ("email", "guest@example.com"),
+        ("card_number", "4000000000000002"),
+        ("card_exp_month", "12"),
+        ("card_exp_year", "2031"),
+        ("card_cvc", "123"),
+    ];
+    form.extend(ADDRESS.iter().copied());
+    let r = guest.post("/checkout", &form).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let done = guest.open(&r.location().unwrap()).await;
+    done.assert_page("declined");
+    assert!(
+        done.body.contains("Your payment did not go through"),
+        "{}",
+        done.body
+    );
+
+    // A member whose wallet is empty: the order waits, the page says why.
+    let mut member = signed_in(&m).await;
+    add(&mut member, &m, &made, "Chef Knife", "1").await;
+    let page = member.get("/checkout").await;
+    assert!(page.body.contains("value=\"wallet\""));
+    let key = input_value(&page.body, "idempotency_key").unwrap();
+    let csrf = page.csrf();
+    let mut form: Vec<(&str, &str)> = vec![
+        ("csrf", &csrf),
+        ("idempotency_key", &key),
+        ("payment_method", "wallet"),
+    ];
+    form.extend(ADDRESS.iter().copied());
+    let r = member.post("/checkout", &form).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let done = member.open(&r.location().unwrap()).await;
+    done.assert_page("wallet too low");
+    assert!(
+        done.body.contains("Your payment did not go through"),
+        "{}",
+        done.body
+    );
+}

@@ -19,7 +19,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/search", get(search_page))
         .route("/c/{slug}", get(category_page))
-        .route("/v/{id}", get(vendor_page))
+        .route("/v/{id}", get(super::vendors::vendor_page))
 }
 
 /// A product card: what lists on every page show.
@@ -78,17 +78,17 @@ pub struct FacetValue {
 
 /// The browsing state, exactly what the URL carries.
 #[derive(Debug, Clone, Default)]
-struct Browse {
-    q: String,
-    category: Option<String>,
-    brands: Vec<String>,
-    vendors: Vec<String>,
-    price: Option<String>,
-    in_stock: bool,
-    sort: Option<String>,
-    page: usize,
+pub(super) struct Browse {
+    pub(super) q: String,
+    pub(super) category: Option<String>,
+    pub(super) brands: Vec<String>,
+    pub(super) vendors: Vec<String>,
+    pub(super) price: Option<String>,
+    pub(super) in_stock: bool,
+    pub(super) sort: Option<String>,
+    pub(super) page: usize,
     /// The vendor a vendor page is about: searched, never in the page's links.
-    fixed_vendor: Option<String>,
+    pub(super) fixed_vendor: Option<String>,
 }
 
 const PAGE_SIZE: usize = 24;
@@ -102,7 +102,7 @@ const SORTS: &[&str] = &[
 
 impl Browse {
     /// Known parameters only: a page ignores what it does not know (old links keep working).
-    fn parse(raw: Option<&str>) -> Browse {
+    pub(super) fn parse(raw: Option<&str>) -> Browse {
         let mut b = Browse {
             page: 1,
             ..Default::default()
@@ -193,12 +193,12 @@ struct PageLink {
 }
 
 #[derive(Serialize)]
-struct Results {
+pub(super) struct Results {
     q: String,
     base: String,
-    heading: String,
+    pub(super) heading: String,
     category: Option<queries::CategoryView>,
-    vendor: Option<crate::services::catalog::storefront::VendorProfile>,
+    pub(super) vendor: Option<crate::services::catalog::storefront::VendorProfile>,
     breadcrumbs: Vec<queries::CategoryView>,
     cards: Vec<Card>,
     total: u64,
@@ -206,12 +206,12 @@ struct Results {
     did_you_mean_url: Option<String>,
     categories: Vec<FacetValue>,
     brands: Vec<FacetValue>,
-    vendors: Vec<FacetValue>,
+    pub(super) vendors: Vec<FacetValue>,
     prices: Vec<FacetValue>,
     in_stock: bool,
     in_stock_url: String,
     clear_url: String,
-    sort: String,
+    pub(super) sort: String,
     sorts: Vec<(String, String)>,
     hidden: Vec<(String, String)>,
     pages: Vec<PageLink>,
@@ -261,13 +261,13 @@ pub fn correction(a: &SearchAnswer) -> Option<String> {
     changed.then(|| words.join(" "))
 }
 
-fn facet_list(v: Option<&Value>) -> Vec<&serde_json::Map<String, Value>> {
+pub(super) fn facet_list(v: Option<&Value>) -> Vec<&serde_json::Map<String, Value>> {
     v.and_then(Value::as_array)
         .map(|a| a.iter().filter_map(Value::as_object).collect())
         .unwrap_or_default()
 }
 
-fn build(
+pub(super) fn build(
     state: &AppState,
     base: &str,
     b: &Browse,
@@ -454,7 +454,7 @@ fn build(
     }
 }
 
-async fn run_search(
+pub(super) async fn run_search(
     state: &AppState,
     page: &Page,
     b: &Browse,
@@ -592,56 +592,4 @@ fn children_facets(
             })
         })
         .collect()
-}
-
-/// Most popular products and the vendors with the most products, for the home page.
-pub async fn trending(state: &AppState, n: usize) -> crate::Result<(Vec<Card>, Vec<FacetValue>)> {
-    let pairs = vec![
-        ("sort".to_string(), "popularity".to_string()),
-        ("in_stock".into(), "true".into()),
-        ("limit".into(), n.to_string()),
-        ("facets".into(), "vendor".into()),
-    ];
-    let req = SearchRequest::parse(&pairs, &state.search.config)?;
-    let s = state.clone();
-    let a = blocking(move || search::search(&s, &req, &Affinity::default())).await?;
-    let vendors = facet_list(a.facets.get("vendor"))
-        .into_iter()
-        .take(8)
-        .filter_map(|o| {
-            let value = o.get("value")?.as_str()?.to_string();
-            Some(FacetValue {
-                label: o.get("name")?.as_str()?.to_string(),
-                count: o.get("count")?.as_u64()?,
-                selected: false,
-                url: format!("/v/{value}"),
-                value,
-            })
-        })
-        .collect();
-    Ok((a.items.iter().map(Card::from).collect(), vendors))
-}
-
-async fn vendor_page(
-    State(state): State<AppState>,
-    page: Page,
-    Path(id): Path<String>,
-    RawQuery(raw): RawQuery,
-) -> PageResult {
-    let vid: crate::auth::VendorId = id.parse().map_err(|_| WebError::not_found())?;
-    let profile = crate::services::catalog::storefront::vendor_profile(&state, vid)?;
-    let mut b = Browse::parse(raw.as_deref());
-    b.vendors.clear();
-    b.fixed_vendor = Some(vid.to_string());
-    let a = run_search(&state, &page, &b, "popularity").await?;
-    let base = format!("/v/{vid}");
-    let mut r = build(&state, &base, &b, &a, true);
-    r.heading = profile.name.clone();
-    if r.sort.is_empty() {
-        r.sort = "popularity".into();
-    }
-    // Every product here is this vendor's: the vendor facet says nothing.
-    r.vendors.clear();
-    r.vendor = Some(profile);
-    render(&state, &page, "storefront/results.html", r)
 }

@@ -7,8 +7,10 @@ pub mod account;
 mod browse;
 mod cart;
 mod checkout;
+mod checkout_steps;
 mod product;
 mod seo;
+mod vendors;
 
 use super::{Page, PageResult, render};
 use crate::app::AppState;
@@ -105,7 +107,7 @@ async fn home(State(state): State<AppState>, page: Page) -> PageResult {
     categories.sort_by_key(|c| std::cmp::Reverse(c.product_count));
     categories.truncate(8);
     // The home page still serves while search rebuilds: trending and vendors wait.
-    let (trending, vendors) = browse::trending(&state, 8).await.unwrap_or_default();
+    let (trending, vendors) = vendors::trending(&state, 8).await.unwrap_or_default();
     render(
         &state,
         &page,
