@@ -10,20 +10,32 @@
 #        PRODUCTS=100000 CONNECTIONS=32 DURATION=20s THREADS=2 benches/load_search.sh
 #        DATA=/path/to/demo-dir benches/load_search.sh   (reuse a generated dir)
 #        SKIP_BUILD=1 ...                                (use the binaries as built)
+#        BENCH_BIN=target/debug/souk ...                 (another binary, e.g. a smoke
+#                                                         run on a debug build)
+# Every search is recorded on the telemetry topic, as in production; the run ends with
+# the count of telemetry events dropped (souk_telemetry_dropped_total) and the trending
+# and analytics answers.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 PRODUCTS="${PRODUCTS:-100000}"
 CONNECTIONS="${CONNECTIONS:-32}"
 
+BIN="${BENCH_BIN:-$BIN}"
+case "$BIN" in /*) ;; *) BIN="$(pwd)/$BIN" ;; esac
+
 bench_need_wrk
 bench_build "cargo bench --quiet --bench catalog_demo --no-run"
 bench_workdir
 DATA="${DATA:-$WORK/data}"
 
-log "generating (or reusing) the demo catalog in $DATA"
-CATALOG_BENCH_DIR="$DATA" CATALOG_BENCH_PRODUCTS="$PRODUCTS" \
-    cargo bench --quiet --bench catalog_demo 2>/dev/null >&2
+if [ -f "$DATA/souk.redb" ]; then
+    log "reusing the demo catalog in $DATA"
+else
+    log "generating the demo catalog in $DATA"
+    CATALOG_BENCH_DIR="$DATA" CATALOG_BENCH_PRODUCTS="$PRODUCTS" \
+        cargo bench --quiet --bench catalog_demo 2>/dev/null >&2
+fi
 
 STARTED="$(date +%s.%N)"
 bench_start "$DATA"
@@ -71,6 +83,7 @@ SCENARIOS=(
     "health /health"
     "search /api/v1/search $WORK/search.lua"
     "suggest /api/v1/search/suggestions $WORK/suggest.lua"
+    "trending /api/v1/search/trending"
 )
 
 bench_table
@@ -78,5 +91,9 @@ for entry in "${SCENARIOS[@]}"; do
     read -r name path script <<<"$entry"
     bench_run "$name" "$path" "$script"
 done
+
+printf 'telemetry events dropped: %s\n' \
+    "$(bench_curl /metrics | awk '/^souk_telemetry_dropped_total/ { print $2 }')"
+printf 'trending now: %s\n' "$(bench_curl '/api/v1/search/trending?limit=3' | head -c 300)"
 
 bench_stop

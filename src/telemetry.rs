@@ -19,7 +19,8 @@ pub const TOPIC: &str = "telemetry";
 pub const QUEUE_CAPACITY: usize = 65_536;
 /// Events appended in one fjall batch at most.
 const MAX_BATCH: usize = 2_048;
-/// The Prometheus counter of events dropped because the queue was full or closed.
+/// The Prometheus counter of events dropped because the queue was full or closed (set
+/// from [`Telemetry::dropped`] at every scrape of `/metrics`).
 pub const DROPPED_METRIC: &str = "souk_telemetry_dropped_total";
 
 enum Msg {
@@ -55,8 +56,6 @@ impl Telemetry {
             recorded: AtomicU64::new(0),
             writer: Mutex::new(None),
         });
-        // The counter shows (as 0) from the start, so a dashboard need not guess.
-        metrics::counter!(DROPPED_METRIC).absolute(0);
         let dropped = t.dropped.clone();
         let handle = std::thread::Builder::new()
             .name("telemetry".into())
@@ -94,7 +93,6 @@ impl Telemetry {
 
     fn drop_one(&self) {
         self.dropped.fetch_add(1, Ordering::Relaxed);
-        metrics::counter!(DROPPED_METRIC).increment(1);
     }
 
     /// Events dropped since start (queue full, writer stopped, or not telemetry).
@@ -204,7 +202,6 @@ fn append(log: &EventLog, batch: &mut Vec<Envelope>, dropped: &AtomicU64) {
             if let Err(e) = log.append(std::slice::from_ref(one)) {
                 tracing::warn!(error = %e, event.type = one.type_name(), "telemetry event dropped");
                 dropped.fetch_add(1, Ordering::Relaxed);
-                metrics::counter!(DROPPED_METRIC).increment(1);
             }
         }
     }

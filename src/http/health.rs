@@ -83,6 +83,8 @@ pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Respo
     }
     metrics::set_relay_lag(crate::log::relay::status(&state.store, &state.log).lag);
     metrics::set_log_size_bytes(state.log.disk_space());
+    // Telemetry events dropped (queue full): exact at every scrape, 0 included.
+    ::metrics::counter!(crate::telemetry::DROPPED_METRIC).absolute(state.telemetry.dropped());
     let body = metrics::render(&state.config.data_dir);
     (
         [(

@@ -202,6 +202,14 @@ async fn analytics_are_for_admins_and_bad_parameters_are_400() {
     }
     let v = json(admin_get(&s, "/api/v1/admin/search/analytics").await).await;
     assert_eq!(v["days"], 7, "a week unless asked");
+    // Dropped telemetry is a metric from the first scrape on.
+    let metrics = s.m.app.get("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("souk_telemetry_dropped_total ")),
+        "{metrics}"
+    );
     for q in ["limit=0", "limit=51", "limit=x", "window=day"] {
         problem(
             s.m.app.get(&format!("/api/v1/search/trending?{q}")).await,
