@@ -86,6 +86,28 @@ export function registerJourney1(env) {
       await capture(page, 'product');
     });
 
+    step('weight', 'the product page weighs under 60 KB of HTML, CSS and JS (images excluded)', async (t) => {
+      // A fresh context, so nothing comes from the cache and every byte is counted.
+      const ctx = await env.browser.newContext();
+      try {
+        const fresh = await ctx.newPage();
+        await fresh.goto(s.page.url(), { waitUntil: 'load' });
+        const parts = await fresh.evaluate(() => [
+          ...performance.getEntriesByType('navigation').map((e) => ({ name: 'HTML', kind: 'html', bytes: e.decodedBodySize, wire: e.encodedBodySize })),
+          ...performance.getEntriesByType('resource')
+            .filter((e) => /\.(css|js)(\?|$)/.test(new URL(e.name).pathname))
+            .map((e) => ({ name: new URL(e.name).pathname, kind: 'asset', bytes: e.decodedBodySize, wire: e.encodedBodySize })),
+        ]);
+        const total = parts.reduce((n, p) => n + p.bytes, 0);
+        const wire = parts.reduce((n, p) => n + p.wire, 0);
+        t.diagnostic(`product page: ${total} bytes of HTML+CSS+JS (${wire} compressed): ${parts.map((p) => `${p.name} ${p.bytes}`).join(', ')}`);
+        assert.ok(parts.some((p) => p.kind === 'html') && parts.length >= 2, `the HTML and its CSS/JS were measured: ${JSON.stringify(parts)}`);
+        assert.ok(total < 60 * 1024, `HTML+CSS+JS of the product page is ${total} bytes uncompressed, over the 60 KB budget`);
+      } finally {
+        await ctx.close();
+      }
+    });
+
     step('variant', 'pick a variant: the price follows the choice', async () => {
       const page = s.page;
       const { option, value, variant } = (s.choice = variantChoice(s.pick.first));
