@@ -556,3 +556,71 @@ async fn page_and_product_views_reach_the_telemetry_log() {
         "{products:?}"
     );
 }
+
+#[tokio::test]
+async fn a_page_session_is_a_users_service_session_that_the_api_can_end() {
+    let m = Market::new().await;
+    let mut b = signed_in(&m).await;
+    let home = b.get("/").await;
+    assert!(home.body.contains("Sign out"));
+    // The API sees the page's login among the user's sessions and can end it.
+    let t = users::login(&m.app, "c@example.com", users::PASSWORD).await;
+    let token = t["access_token"].as_str().unwrap();
+    let list = json(users::get_auth(&m.app, "/api/v1/auth/sessions", token).await).await;
+    let others: Vec<String> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["current"] == false)
+        .map(|s| s["id"].as_str().unwrap().to_string())
+        .collect();
+    assert!(!others.is_empty(), "{list}");
+    for id in &others {
+        let r = users::send_auth(
+            &m.app,
+            Method::DELETE,
+            &format!("/api/v1/auth/sessions/{id}"),
+            token,
+            None,
+        )
+        .await;
+        assert!(r.status().is_success(), "{}", r.status());
+    }
+    // The browser is a guest again, and its stale cookie is deleted.
+    let home = b.get("/").await;
+    home.assert_page("home after revocation");
+    assert!(!home.body.contains("Sign out"));
+    assert!(home.body.contains("href=\"/signin?next="));
+    assert!(!b.cookies.contains_key("souk_session"));
+}
+
+#[tokio::test]
+async fn page_cookies_are_http_only_same_site_lax_and_secure_over_tls() {
+    let m = Market::new().await;
+    let r = m.app.client.get(m.app.url("/")).send().await.unwrap();
+    let cookies: Vec<String> = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .collect();
+    let v = cookies
+        .iter()
+        .find(|c| c.starts_with("souk_v="))
+        .expect("visitor cookie");
+    for attr in ["HttpOnly", "SameSite=Lax", "Secure", "Path=/"] {
+        assert!(v.contains(attr), "{v} lacks {attr}");
+    }
+    let mut b = signed_in(&m).await;
+    let _ = b.get("/").await;
+    assert!(
+        b.cookies["souk_session"].contains('.'),
+        "the session cookie is signed"
+    );
+    // A tampered session cookie is a guest, never an error.
+    let forged = b.cookies["souk_session"].replace('.', "x.");
+    b.cookies.insert("souk_session".into(), forged);
+    let home = b.get("/").await;
+    home.assert_page("forged cookie");
+    assert!(!home.body.contains("Sign out"));
+}
