@@ -400,3 +400,88 @@ fn follow(a: &Analytics, consumers: &mut [Consumer], stop: &AtomicBool) -> Resul
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    fn searched(q: &str, results: u64, id: &str, at: OffsetDateTime) -> Envelope {
+        Envelope::new(
+            Event::SearchPerformed {
+                query: q.into(),
+                results,
+                corrected: None,
+                user_id: None,
+                session_id: None,
+                timestamp: at,
+                query_id: id.into(),
+                filters: serde_json::Value::Null,
+                latency_ms: 1.0,
+            },
+            at,
+        )
+    }
+
+    fn clicked(id: &str, at: OffsetDateTime) -> Envelope {
+        Envelope::new(
+            Event::SearchFeedback {
+                query_id: id.into(),
+                product_id: "p-1".into(),
+                action: "click".into(),
+                user_id: None,
+                session_id: None,
+                timestamp: at,
+            },
+            at,
+        )
+    }
+
+    #[test]
+    fn click_through_counts_each_search_once_whatever_the_order() {
+        let a = Analytics::default();
+        let day1 = datetime!(2026-11-25 10:00 UTC);
+        let day2 = datetime!(2026-11-26 10:00 UTC);
+        // Feedback read before its search (another partition), twice.
+        a.apply(&clicked("q1", day1));
+        a.apply(&clicked("q1", day1));
+        a.apply(&searched("Blue  Dress", 4, "q1", day1));
+        a.apply(&searched("blue dress", 4, "q2", day2));
+        a.apply(&clicked("q2", day2));
+        a.apply(&searched("blue dress", 4, "q3", day2));
+        a.apply(&searched("zzz", 0, "q4", day2));
+        let r = a.report(day2, 2, 10);
+        assert_eq!(
+            (r.from.as_str(), r.to.as_str()),
+            ("2026-11-25", "2026-11-26")
+        );
+        assert_eq!(r.totals.searches, 4);
+        assert_eq!(r.totals.clicked_searches, 2);
+        assert_eq!(r.totals.zero_result_searches, 1);
+        assert_eq!(r.top_queries[0].query, "blue dress");
+        assert_eq!(r.top_queries[0].counts.searches, 3);
+        assert_eq!(r.top_queries[0].counts.click_through_rate, 0.6667);
+        assert_eq!(r.zero_result_queries.len(), 1);
+        assert_eq!(r.zero_result_queries[0].query, "zzz");
+        let days: Vec<u64> = r.by_day.iter().map(|d| d.counts.searches).collect();
+        assert_eq!(days, vec![1, 3]);
+        // Only today.
+        let today = a.report(day2, 1, 10);
+        assert_eq!(today.totals.searches, 3);
+        assert_eq!(today.totals.clicked_searches, 1);
+    }
+
+    #[test]
+    fn order_items_read_product_and_quantity() {
+        let items = serde_json::json!([
+            {"productId": "p-1", "quantity": 2},
+            {"productId": "p-2"},
+            {"sku": "x"}
+        ]);
+        assert_eq!(
+            order_items(&items),
+            vec![("p-1".to_string(), 2), ("p-2".to_string(), 1)]
+        );
+        assert!(order_items(&serde_json::Value::Null).is_empty());
+    }
+}
