@@ -392,7 +392,13 @@ async fn cancel(
             let refunded = after.refunded.amount - o.refunded.amount;
             let msg = if refunded > 0 {
                 let amount = crate::web::i18n::money(refunded, after.refunded.currency.as_str());
-                i18n.t_with("account.orders.cancelled_refunded", &[("amount", &amount)])
+                let key =
+                    if after.payment_method == crate::services::payments::model::Method::Wallet {
+                        "account.orders.cancelled_refunded"
+                    } else {
+                        "account.orders.cancelled_refunded_other"
+                    };
+                i18n.t_with(key, &[("amount", &amount)])
             } else {
                 i18n.t("account.orders.cancelled")
             };
