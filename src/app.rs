@@ -29,6 +29,8 @@ pub struct AppState {
     pub idempotency: Arc<crate::http::idempotency::InFlight>,
     /// Best-effort events (searches, views) queued for the log's `telemetry` topic.
     pub telemetry: Arc<crate::telemetry::Telemetry>,
+    /// The pages' templates, assets, translations and cookie key.
+    pub web: Arc<crate::web::WebState>,
 }
 
 /// An opened marketplace: stores ready, workers not yet started.
@@ -55,6 +57,7 @@ impl App {
             &config, &clock,
         )?);
         let search = crate::services::search::SearchState::open(&config)?;
+        let web = crate::web::WebState::new(&config)?;
         let telemetry = crate::telemetry::Telemetry::start(log.clone(), clock.clone())?;
         Ok(App {
             state: AppState {
@@ -68,6 +71,7 @@ impl App {
                 search,
                 idempotency: Arc::default(),
                 telemetry,
+                web,
             },
         })
     }
@@ -78,6 +82,7 @@ impl App {
         Ok(Workers {
             telemetry: s.telemetry.clone(),
             relay: crate::log::relay::spawn(s.store.clone(), s.log.clone())?,
+            users_sweep: crate::services::users::sweep::spawn(s.clone())?,
             retention: crate::log::retention::spawn(
                 s.log.clone(),
                 std::time::Duration::from_secs(s.config.log.retention_interval_secs),
@@ -92,12 +97,16 @@ pub struct Workers {
     telemetry: Arc<crate::telemetry::Telemetry>,
     pub relay: crate::log::relay::RelayHandle,
     retention: crate::log::retention::RetentionHandle,
+    /// Expired sessions, tokens and lockouts; batched last-seen writes.
+    users_sweep: crate::services::users::sweep::SweepHandle,
 }
 
 impl Workers {
     /// Moves what is left in the outbox to the log (waiting at most `grace`), then stops
     /// every worker. An error means events stayed in the outbox; they move on next start.
     pub async fn shutdown(self, grace: std::time::Duration) -> Result<()> {
+        // Its last act writes the noted last-seen times, so it stops before the store.
+        self.users_sweep.stop().await;
         // Telemetry first, so the relay's last fsync covers it too.
         if let Err(e) = self.telemetry.shutdown_async().await {
             tracing::warn!(error = %e, "flushing telemetry");

@@ -25,6 +25,7 @@ pub struct Config {
     pub payments: PaymentsConfig,
     pub orders: OrdersConfig,
     pub search: SearchConfig,
+    pub storefront: StorefrontConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -164,6 +165,11 @@ pub struct AuthConfig {
     pub verify_token_ttl_secs: u64,
     /// How long the second login step (MFA code) may wait after the password.
     pub mfa_token_ttl_secs: u64,
+    /// How often the auth sweep deletes expired sessions, single-use tokens and forgotten
+    /// lockouts.
+    pub sweep_interval_secs: u64,
+    /// How often sessions' last-seen times noted by requests are written (batched).
+    pub last_seen_flush_secs: u64,
 }
 
 impl Default for AuthConfig {
@@ -185,6 +191,8 @@ impl Default for AuthConfig {
             reset_token_ttl_secs: 30 * 60,
             verify_token_ttl_secs: 48 * 3600,
             mfa_token_ttl_secs: 5 * 60,
+            sweep_interval_secs: 600,
+            last_seen_flush_secs: 30,
         }
     }
 }
@@ -308,6 +316,18 @@ impl AuthConfig {
             if !(60..=30 * 86400).contains(&v) {
                 return Err(key_error(key, "must be between 60 and 2592000"));
             }
+        }
+        if !(1..=86400).contains(&self.sweep_interval_secs) {
+            return Err(key_error(
+                "auth.sweep_interval_secs",
+                "must be between 1 and 86400",
+            ));
+        }
+        if !(1..=60).contains(&self.last_seen_flush_secs) {
+            return Err(key_error(
+                "auth.last_seen_flush_secs",
+                "must be between 1 and 60",
+            ));
         }
         Ok(())
     }
@@ -655,6 +675,77 @@ impl SearchConfig {
     }
 }
 
+/// The server-rendered storefront (`[storefront]`): branding a shop changes without a
+/// rebuild, and the switch that reads templates from disk while a theme is being made.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorefrontConfig {
+    /// The shop's name: page titles, the header, OpenGraph.
+    pub name: String,
+    /// A logo image URL (absolute https:// or a path on this server); "" shows the name.
+    pub logo_url: String,
+    /// Header, buttons and links (`#rrggbb`); white text must read on it (AA).
+    pub primary_color: String,
+    /// Prices and highlights (`#rrggbb`).
+    pub accent_color: String,
+    /// A line of text in the footer ("" = none).
+    pub footer_text: String,
+    /// Read templates from `templates_dir` on every request instead of the copies
+    /// embedded in the binary (theme work only: slower, and a typo shows as a 500).
+    pub reload_templates: bool,
+    pub templates_dir: PathBuf,
+}
+
+impl Default for StorefrontConfig {
+    fn default() -> Self {
+        Self {
+            name: "Souk".into(),
+            logo_url: String::new(),
+            primary_color: "#1d4ed8".into(),
+            accent_color: "#b45309".into(),
+            footer_text: String::new(),
+            reload_templates: false,
+            templates_dir: PathBuf::from("templates"),
+        }
+    }
+}
+
+impl StorefrontConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let n = self.name.trim().chars().count();
+        if n == 0 || n > 80 {
+            return Err(key_error("storefront.name", "must be 1 to 80 characters"));
+        }
+        let logo = &self.logo_url;
+        if !(logo.is_empty()
+            || logo.starts_with("https://")
+            || (logo.starts_with('/') && !logo.starts_with("//")))
+            || logo.contains(['"', '<', '>', ' '])
+        {
+            return Err(key_error(
+                "storefront.logo_url",
+                "must be empty, an https:// URL or a path starting with /",
+            ));
+        }
+        for (key, v) in [
+            ("storefront.primary_color", &self.primary_color),
+            ("storefront.accent_color", &self.accent_color),
+        ] {
+            let hex = v.strip_prefix('#').unwrap_or("");
+            if hex.len() != 6 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(key_error(key, "must be a colour like #1d4ed8"));
+            }
+        }
+        if self.footer_text.chars().count() > 500 {
+            return Err(key_error(
+                "storefront.footer_text",
+                "must be at most 500 characters",
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// Carts, orders and the checkout saga (`[orders]`). Money amounts are minor units of
 /// `catalog.currency`; rates are basis points (100 = 1 %).
 #[derive(Debug, Clone, Deserialize)]
@@ -808,6 +899,7 @@ impl Default for Config {
             payments: PaymentsConfig::default(),
             orders: OrdersConfig::default(),
             search: SearchConfig::default(),
+            storefront: StorefrontConfig::default(),
         }
     }
 }
@@ -1039,6 +1131,7 @@ impl Config {
         self.payments.validate()?;
         self.orders.validate()?;
         self.search.validate()?;
+        self.storefront.validate()?;
         if !matches!(self.telemetry.format.as_str(), "json" | "pretty") {
             return Err(key_error(
                 "telemetry.format",

@@ -37,6 +37,10 @@ pub const USER_API_KEY_TO_UNIT: TableDefinition<&[u8], ()> = TableDefinition::ne
 /// first-admin setup) → what it grants and until when.
 pub const ONE_TIME_HASH_TO_GRANT: TableDefinition<&[u8], &[u8]> =
     TableDefinition::new("one_time_tokens");
+/// SHA-256 of a per-account throttle key (`login:<email>`, `mfa:<user id>`, …) → its
+/// failure count and lock (src/auth/throttle.rs), so a restart keeps an account's back-off.
+pub const ACCOUNT_LOCKOUT_HASH_TO_STATE: TableDefinition<&[u8], &[u8]> =
+    TableDefinition::new("account_lockouts");
 /// Audit entry id (UUIDv7, time-ordered) → entry.
 pub const AUDIT_ID_TO_ENTRY: TableDefinition<&[u8], &[u8]> = TableDefinition::new("audit");
 /// Vendor id → vendor.
@@ -74,6 +78,9 @@ pub const LISTING_NEWEST_TO_UNIT: TableDefinition<&[u8], ()> =
 pub const LISTING_PRICE_TO_UNIT: TableDefinition<&[u8], ()> = TableDefinition::new("listing_price");
 /// Listing scope ++ folded title prefix ++ product id → ().
 pub const LISTING_NAME_TO_UNIT: TableDefinition<&[u8], ()> = TableDefinition::new("listing_name");
+/// Product id ++ normalised email → a "back in stock" sign-up (catalog/back_in_stock.rs).
+pub const PRODUCT_EMAIL_TO_BACK_IN_STOCK: TableDefinition<&[u8], &[u8]> =
+    TableDefinition::new("back_in_stock");
 /// Product id → its stock per variant and warehouse, versioned as a whole.
 pub const PRODUCT_ID_TO_INVENTORY: TableDefinition<&[u8], &[u8]> =
     TableDefinition::new("inventory");
