@@ -448,3 +448,50 @@ pub fn panic_page(err: Box<dyn std::any::Any + Send + 'static>) -> Response {
     tracing::error!(panic = msg, "page handler panicked");
     WebError::status(StatusCode::INTERNAL_SERVER_ERROR, "errors.internal").into_response()
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    fn files(dir: &std::path::Path, base: &std::path::Path, out: &mut Vec<String>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                files(&p, base, out);
+            } else {
+                out.push(
+                    p.strip_prefix(base)
+                        .unwrap()
+                        .to_string_lossy()
+                        .replace('\\', "/"),
+                );
+            }
+        }
+    }
+
+    /// A template added to `templates/` but not to an embedded list would work with
+    /// `reload_templates` and fail in the shipped binary: every file must be embedded,
+    /// with the same text.
+    #[test]
+    fn every_template_file_is_embedded() {
+        let base = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
+        let mut on_disk = Vec::new();
+        files(&base, &base, &mut on_disk);
+        for name in &on_disk {
+            let (_, src) = embedded_templates()
+                .find(|(n, _)| n == name)
+                .unwrap_or_else(|| panic!("templates/{name} is not embedded"));
+            assert_eq!(
+                *src,
+                std::fs::read_to_string(base.join(name)).unwrap(),
+                "{name}"
+            );
+        }
+        assert_eq!(
+            embedded_templates().count(),
+            on_disk.len(),
+            "an embedded template has no file"
+        );
+    }
+}
