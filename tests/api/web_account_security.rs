@@ -292,6 +292,47 @@ async fn password_change_keeps_this_session_and_ends_the_others() {
     .await;
     assert_eq!(g.status, StatusCode::UNAUTHORIZED);
     sign_in(&mut b, "pat@example.com", new).await;
+
+    // Guessing the current password is throttled like a login.
+    let wrong = [
+        ("current_password", "a wrong guess here"),
+        ("new_password", PASSWORD),
+        ("new_password_confirm", PASSWORD),
+    ];
+    let mut locked = false;
+    for _ in 0..8 {
+        let g = post_from(
+            &mut b,
+            "/account/security",
+            "/account/security/password",
+            &wrong,
+        )
+        .await;
+        if g.status == StatusCode::TOO_MANY_REQUESTS {
+            assert!(g.body.contains("Too many attempts."), "{}", g.body);
+            locked = true;
+            break;
+        }
+        assert_eq!(g.status, StatusCode::UNPROCESSABLE_ENTITY);
+    }
+    assert!(locked, "the guesses were stopped");
+    let right = [
+        ("current_password", new),
+        ("new_password", PASSWORD),
+        ("new_password_confirm", PASSWORD),
+    ];
+    let g = post_from(
+        &mut b,
+        "/account/security",
+        "/account/security/password",
+        &right,
+    )
+    .await;
+    assert_eq!(
+        g.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "even the right one, while locked"
+    );
 }
 
 #[tokio::test]

@@ -4,7 +4,7 @@
 
 use super::{Empty, FormErrors, done, error_sentence, form_errors, render_status, when_str};
 use crate::app::AppState;
-use crate::auth::{Principal, SessionId, session, totp};
+use crate::auth::{Principal, SessionId, session, throttle, totp};
 use crate::error::{Error, Result};
 use crate::services::users::{self, flows, mfa};
 use crate::web::{CsrfForm, Flash, Page, PageResult, SignedIn, WebError, redirect};
@@ -162,8 +162,9 @@ struct PasswordBody {
     new_password_confirm: String,
 }
 
-/// Changes the caller's password after checking the current one (throttled like a login)
-/// and ends every other session of the account, keeping this one. The users service has
+/// Changes the caller's password after checking the current one (throttled like a login,
+/// the failures kept in redb so a restart keeps the back-off) and ends every other
+/// session of the account, keeping this one. The users service has
 /// no such command yet; this one follows its rules (policy, hashing off the async threads,
 /// one transaction with the profile event and the audit entry) and should move there.
 async fn change_password(state: &AppState, p: &Principal, current: &str, new: &str) -> Result<()> {
@@ -172,7 +173,7 @@ async fn change_password(state: &AppState, p: &Principal, current: &str, new: &s
     let now = state.clock.now();
     let key = format!("password-change:{}", user.id);
     let policy = state.auth.account_policy();
-    state.auth.throttle.check(&key, &policy, now)?;
+    throttle::check_stored(&state.store.read()?, &key, &policy, now)?;
     if current.is_empty() {
         return Err(Error::invalid(
             "current_password",
@@ -186,14 +187,28 @@ async fn change_password(state: &AppState, p: &Principal, current: &str, new: &s
         .verify(current, Some(&user.password_hash))
         .await?
     {
-        state.auth.throttle.fail(&key, &policy, now);
+        let (k, actor, id) = (key.clone(), p.actor(), user.id);
+        state
+            .store
+            .write(move |tx| {
+                throttle::fail_stored(tx, &k, &policy, now)?;
+                users::audit(
+                    tx,
+                    now,
+                    &actor,
+                    "password.change_failed",
+                    Some(id),
+                    None,
+                    json!({}),
+                )
+            })
+            .await?;
         return Err(Error::invalid(
             "current_password",
             "wrong_password",
             "is not your password",
         ));
     }
-    state.auth.throttle.succeed(&key);
     crate::auth::password::check_policy("new_password", new, user.email.as_str())
         .map_err(|e| Error::Validation(vec![e]))?;
     let hash = state.auth.hasher.hash(new).await?;
@@ -201,6 +216,7 @@ async fn change_password(state: &AppState, p: &Principal, current: &str, new: &s
     state
         .store
         .write(move |tx| {
+            throttle::clear_stored(tx, &key)?;
             let mut u = users::store::get_in(tx, id)?.ok_or_else(|| Error::not_found("user"))?;
             u.password_hash = hash;
             u.updated_at = now;
@@ -254,7 +270,13 @@ async fn change_password_post(
         }
         Err(e @ Error::RateLimited { .. }) => {
             ctx.pw_form_error = Some(error_sentence(&state, &e));
-            refused(&state, &page, ctx)
+            render_status(
+                &state,
+                &page,
+                "storefront/account/security.html",
+                ctx,
+                StatusCode::TOO_MANY_REQUESTS,
+            )
         }
         Err(e) => Err(e.into()),
     }
