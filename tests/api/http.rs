@@ -296,7 +296,15 @@ async fn problem(res: reqwest::Response, status: u16, code: &str) -> Value {
 #[tokio::test]
 async fn unknown_route_and_wrong_method_are_problems() {
     let app = spawn_app().await;
-    problem(app.get("/no/such/thing").await, 404, "not_found").await;
+    // Outside /api an unknown path is the storefront's HTML 404 page, still 404.
+    let page = app.get("/no/such/thing").await;
+    assert_eq!(page.status().as_u16(), 404);
+    assert!(
+        page.headers()[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
     problem(app.get("/api/v1/nothing-here").await, 404, "not_found").await;
     let res = app.request(Method::POST, "/health").send().await.unwrap();
     assert_eq!(res.headers()[header::ALLOW], "GET,HEAD");
@@ -423,7 +431,7 @@ async fn request_ids_are_echoed_when_well_formed_and_replaced_otherwise() {
     assert_eq!(res.headers()["x-request-id"], "client-abc.123_X");
 
     let res = app
-        .request(Method::GET, "/nowhere")
+        .request(Method::GET, "/api/v1/nowhere")
         .header("x-request-id", "has spaces and \"quotes\"")
         .send()
         .await
