@@ -71,10 +71,11 @@ export async function startSouk({ products = Number(process.env.SOUK_BROWSER_PRO
   const url = `https://127.0.0.1:${port}`;
   const logPath = join(dir, 'souk.log');
   const log = createWriteStream(logPath);
-  // souk reads every SOUK_* variable as a config key and refuses unknown ones: the
-  // harness's own variables are not passed on.
+  // souk reads every SOUK_* variable as a config key and refuses unknown ones, so only
+  // SOUK_<SECTION>__<KEY> overrides are passed on: never the harness's own SOUK_BIN,
+  // SOUK_SCREENSHOTS, SOUK_BROWSER_*, nor other tools' (.ci/run exports SOUK_TEST_SMTP_DIR).
   const inherited = Object.fromEntries(
-    Object.entries(process.env).filter(([k]) => k !== 'SOUK_BIN' && k !== 'SOUK_SCREENSHOTS' && !k.startsWith('SOUK_BROWSER_')),
+    Object.entries(process.env).filter(([k]) => !k.startsWith('SOUK_') || (k.includes('__') && !k.startsWith('SOUK_BROWSER_'))),
   );
   const env = {
     ...inherited,
