@@ -14,10 +14,15 @@ use serde_json::json;
 /// The catalog tests' market on a store with the test card gateway on, with a stocked
 /// product from each vendor; (market, [(title, id)]).
 async fn shop() -> (Market, Vec<(&'static str, String)>) {
+    shop_with(|_| {}).await
+}
+
+async fn shop_with(tweak: impl FnOnce(&mut souk::Config)) -> (Market, Vec<(&'static str, String)>) {
     let app = spawn_app_with(|c| {
         c.auth.argon2_memory_kib = 64;
         c.auth.argon2_iterations = 1;
         c.payments.test_gateway = true;
+        tweak(c);
     })
     .await;
     let admin = users::admin(&app).await;
@@ -314,4 +319,36 @@ async fn a_declined_card_or_a_short_wallet_says_the_payment_did_not_go_through()
         "{}",
         done.body
     );
+}
+
+#[tokio::test]
+async fn the_hosted_gateway_sends_the_buyer_to_the_providers_page() {
+    let (m, made) = shop_with(|c| {
+        c.payments.hosted_url = "https://pay.example.test/checkout".into();
+        c.payments.hosted_secret = Some(souk::config::Secret::new(
+            "a-hosted-gateway-secret-of-32-chars!",
+        ));
+    })
+    .await;
+    let mut b = Browser::new(&m.app);
+    add(&mut b, &m, &made, "Chef Knife", "1").await;
+    let page = b.get("/checkout").await;
+    assert!(
+        page.body.contains("value=\"hosted\""),
+        "offered when configured"
+    );
+    let key = input_value(&page.body, "idempotency_key").unwrap();
+    let csrf = page.csrf();
+    let mut form: Vec<(&str, &str)> = vec![
+        ("csrf", &csrf),
+        ("idempotency_key", &key),
+        ("payment_method", "hosted"),
+        ("email", "guest@example.com"),
+    ];
+    form.extend(ADDRESS.iter().copied());
+    let r = b.post("/checkout", &form).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let to = r.location().unwrap();
+    assert!(to.starts_with("https://pay.example.test/checkout"), "{to}");
+    assert_eq!(orders_of(&m), 1);
 }
