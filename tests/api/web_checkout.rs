@@ -352,3 +352,34 @@ async fn the_hosted_gateway_sends_the_buyer_to_the_providers_page() {
     assert!(to.starts_with("https://pay.example.test/checkout"), "{to}");
     assert_eq!(orders_of(&m), 1);
 }
+
+#[tokio::test]
+async fn a_guest_registers_during_checkout_and_continues_with_the_same_cart() {
+    let (m, made) = shop().await;
+    let mut b = Browser::new(&m.app);
+    add(&mut b, &m, &made, "Chef Knife", "2").await;
+    let page = b.get("/checkout").await;
+    assert!(page.body.contains("href=\"/register?next=/checkout\""));
+    let got = b
+        .submit(
+            "/register?next=/checkout",
+            "/register",
+            &[
+                ("name", "Vera Visitor"),
+                ("email", "vera@example.com"),
+                ("password", "a long enough passphrase"),
+                ("password_confirm", "a long enough passphrase"),
+                ("next", "/checkout"),
+            ],
+        )
+        .await;
+    got.assert_page("checkout after registering");
+    assert!(got.body.contains("<h1>Checkout</h1>"), "{}", got.body);
+    assert!(b.cookies.contains_key("souk_session"));
+    assert!(
+        !got.body.contains("name=\"email\""),
+        "now a member: no guest email field"
+    );
+    assert!(got.body.contains("Chef Knife"), "the guest cart came along");
+    assert!(got.body.contains("value=\"wallet\""));
+}
