@@ -363,3 +363,91 @@ async fn deletion_anonymises_and_revokes() {
     // The address is free again.
     register(&app, "leaving@example.com").await;
 }
+
+#[tokio::test]
+async fn password_change_checks_the_current_one_and_ends_other_sessions() {
+    let app = app().await;
+    let (_, access, _) = user(&app, "changer@example.com").await;
+    let other = login(&app, "changer@example.com", PASSWORD).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let path = "/api/v1/users/password";
+
+    // Refused: no token, a wrong current password, a weak or email-equal new one, an
+    // unknown field. None of them changes anything.
+    let r = app
+        .request(Method::PUT, path)
+        .json(&json!({"current_password": PASSWORD, "new_password": "another long secret"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let wrong =
+        json!({"current_password": "not my password", "new_password": "another long secret"});
+    let p = problem(
+        send_auth(&app, Method::PUT, path, &access, Some(wrong)).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation",
+    )
+    .await;
+    assert_eq!(
+        field_errors(&p),
+        vec![("current_password".to_string(), "wrong_password".to_string())]
+    );
+    let weak = json!({"current_password": PASSWORD, "new_password": "short"});
+    let p = problem(
+        send_auth(&app, Method::PUT, path, &access, Some(weak)).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation",
+    )
+    .await;
+    assert_eq!(
+        field_errors(&p),
+        vec![("new_password".to_string(), "password_too_short".to_string())]
+    );
+    let extra =
+        json!({"current_password": PASSWORD, "new_password": "another long secret", "admin": true});
+    let p = problem(
+        send_auth(&app, Method::PUT, path, &access, Some(extra)).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation",
+    )
+    .await;
+    assert_eq!(
+        field_errors(&p),
+        vec![("admin".to_string(), "unknown_field".to_string())]
+    );
+    login(&app, "changer@example.com", PASSWORD).await;
+    assert_eq!(
+        get_auth(&app, "/api/v1/users/profile", &other)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+
+    let ok = json!({"current_password": PASSWORD, "new_password": "another long secret"});
+    let r = send_auth(&app, Method::PUT, path, &access, Some(ok)).await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    // This session goes on; the other one ended; only the new password works.
+    assert_eq!(
+        get_auth(&app, "/api/v1/users/profile", &access)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        get_auth(&app, "/api/v1/users/profile", &other)
+            .await
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let r = app
+        .post_json(
+            "/api/v1/auth/login",
+            &json!({"email": "changer@example.com", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    login(&app, "changer@example.com", "another long secret").await;
+}

@@ -38,6 +38,7 @@ pub fn router() -> Router<AppState> {
         .route("/auth/token", post(oauth_token))
         .route("/users/profile", get(profile).put(update_profile))
         .route("/users/account", delete(delete_account))
+        .route("/users/password", put(change_password))
         .route("/users/{id}", get(admin_get_user))
         .route("/admin/users", get(admin_list_users))
         .route("/admin/users/{id}", get(admin_get_user))
@@ -189,6 +190,23 @@ async fn delete_account(
     Json(input): Json<super::DeleteAccountInput>,
 ) -> Result<StatusCode> {
     super::delete_account(&state, &p, input, &client).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `{current_password, new_password}`: every other session of the account ends.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PasswordChange {
+    current_password: String,
+    new_password: String,
+}
+
+async fn change_password(
+    State(state): State<AppState>,
+    p: Principal,
+    Json(input): Json<PasswordChange>,
+) -> Result<StatusCode> {
+    super::password::change(&state, &p, &input.current_password, &input.new_password).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -8,6 +8,7 @@ pub mod api_keys;
 pub mod flows;
 pub mod mfa;
 pub mod model;
+pub mod password;
 pub mod recovery;
 pub mod store;
 pub mod sweep;

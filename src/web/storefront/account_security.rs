@@ -4,7 +4,7 @@
 
 use super::{Empty, FormErrors, done, error_sentence, form_errors, render_status, when_str};
 use crate::app::AppState;
-use crate::auth::{Principal, SessionId, session, throttle, totp};
+use crate::auth::{Principal, SessionId, totp};
 use crate::error::{Error, Result};
 use crate::services::users::{self, flows, mfa};
 use crate::web::{CsrfForm, Flash, Page, PageResult, SignedIn, WebError, redirect};
@@ -13,7 +13,6 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -162,89 +161,6 @@ struct PasswordBody {
     new_password_confirm: String,
 }
 
-/// Changes the caller's password after checking the current one (throttled like a login,
-/// the failures kept in redb so a restart keeps the back-off) and ends every other
-/// session of the account, keeping this one. The users service has
-/// no such command yet; this one follows its rules (policy, hashing off the async threads,
-/// one transaction with the profile event and the audit entry) and should move there.
-async fn change_password(state: &AppState, p: &Principal, current: &str, new: &str) -> Result<()> {
-    p.require_interactive()?;
-    let user = users::current_user(state, p)?;
-    let now = state.clock.now();
-    let key = format!("password-change:{}", user.id);
-    let policy = state.auth.account_policy();
-    throttle::check_stored(&state.store.read()?, &key, &policy, now)?;
-    if current.is_empty() {
-        return Err(Error::invalid(
-            "current_password",
-            "required",
-            "is required",
-        ));
-    }
-    if !state
-        .auth
-        .hasher
-        .verify(current, Some(&user.password_hash))
-        .await?
-    {
-        let (k, actor, id) = (key.clone(), p.actor(), user.id);
-        state
-            .store
-            .write(move |tx| {
-                throttle::fail_stored(tx, &k, &policy, now)?;
-                users::audit(
-                    tx,
-                    now,
-                    &actor,
-                    "password.change_failed",
-                    Some(id),
-                    None,
-                    json!({}),
-                )
-            })
-            .await?;
-        return Err(Error::invalid(
-            "current_password",
-            "wrong_password",
-            "is not your password",
-        ));
-    }
-    crate::auth::password::check_policy("new_password", new, user.email.as_str())
-        .map_err(|e| Error::Validation(vec![e]))?;
-    let hash = state.auth.hasher.hash(new).await?;
-    let (id, keep, actor) = (user.id, p.session_id, p.actor());
-    state
-        .store
-        .write(move |tx| {
-            throttle::clear_stored(tx, &key)?;
-            let mut u = users::store::get_in(tx, id)?.ok_or_else(|| Error::not_found("user"))?;
-            u.password_hash = hash;
-            u.updated_at = now;
-            crate::auth::kv::put(
-                tx,
-                crate::store::tables::USER_ID_TO_USER,
-                &u.id.to_bytes(),
-                &u,
-            )?;
-            for mut s in session::of_user_in(tx, id)? {
-                if Some(s.id) != keep && s.revoked_at.is_none() {
-                    session::revoke(tx, &mut s, "password_changed", now)?;
-                }
-            }
-            users::emit_updated(tx, id, json!({"password": "changed"}), &actor, now);
-            users::audit(
-                tx,
-                now,
-                &actor,
-                "password.changed",
-                Some(id),
-                None,
-                json!({}),
-            )
-        })
-        .await
-}
-
 async fn change_password_post(
     State(state): State<AppState>,
     SignedIn(page, p): SignedIn,
@@ -258,7 +174,7 @@ async fn change_password_post(
         );
         return refused(&state, &page, ctx);
     }
-    match change_password(&state, &p, &body.current_password, &body.new_password).await {
+    match users::password::change(&state, &p, &body.current_password, &body.new_password).await {
         Ok(()) => Ok(done(
             &state,
             "/account/security",
