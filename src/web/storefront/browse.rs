@@ -466,8 +466,13 @@ pub(super) async fn run_search(
     } else {
         Affinity::default()
     };
+    // Recorded like an API search, so the shop's own searches feed analytics and trending.
+    let visitor = search::Visitor {
+        user_id: page.principal().map(|p| p.user_id.to_string()),
+        session_id: Some(page.viewer.visitor.clone()),
+    };
     let s = state.clone();
-    blocking(move || search::search(&s, &req, &affinity))
+    blocking(move || search::search_as(&s, &req, &affinity, &visitor))
         .await
         .map_err(WebError::search)
 }
