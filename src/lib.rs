@@ -14,8 +14,8 @@ pub mod mail;
 pub mod money;
 pub mod services;
 pub mod store;
-pub mod web;
 pub mod telemetry;
+pub mod web;
 
 pub use app::App;
 pub use config::Config;
