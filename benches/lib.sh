@@ -154,6 +154,21 @@ bench_run() {
     grep '^NOTE ' <<<"$out" | sed "s/^NOTE /  $name: /" || true
 }
 
+# Waits (up to 2 minutes) until search answers: it is 503 until the index is built from
+# the catalog. Prints how long after $1 (a `date +%s.%N` stamp) it became ready.
+bench_wait_search() {
+    local started="$1" code="" _
+    log "waiting for the search index"
+    for _ in $(seq 1 1200); do
+        code="$(bench_curl "/api/v1/search?q=mug" -o /dev/null -w '%{http_code}' || true)"
+        [ "$code" = "200" ] && break
+        sleep 0.1
+    done
+    [ "$code" = "200" ] || { log "search never became ready"; exit 1; }
+    printf 'index ready %.1f s after start\n' \
+        "$(awk -v a="$started" -v b="$(date +%s.%N)" 'BEGIN { print b - a }')"
+}
+
 # The server's resident memory now and at its peak.
 bench_memory() {
     printf 'memory: %s, peak %s\n' \

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Catalog load benchmark: generates the demo marketplace (100,000 products by default,
-# timed), serves it with a release `souk serve`, and drives /health, one product by id
-# and product lists over HTTPS with wrk, all in the same run so the ratios to /health
-# are meaningful. Ends with the server's resident memory. The harness is benches/lib.sh.
+# timed), serves it with a release `souk serve`, and drives /health, one product by id,
+# product lists, and the storefront's product and category pages over HTTPS with wrk,
+# all in the same run so the ratios to /health are meaningful. Ends with the server's
+# resident memory. The harness is benches/lib.sh.
 #
 # Usage: benches/load_catalog.sh
 #        PRODUCTS=100000 CONNECTIONS=64 DURATION=20s THREADS=2 benches/load_catalog.sh
@@ -22,7 +23,10 @@ log "generating (or reusing) the demo catalog in $DATA"
 CATALOG_BENCH_DIR="$DATA" CATALOG_BENCH_PRODUCTS="$PRODUCTS" \
     cargo bench --quiet --bench catalog_demo 2>/dev/null | tee "$WORK/demo.txt" >&2
 
+STARTED="$(date +%s.%N)"
 bench_start "$DATA"
+# The category page lists through the search engine.
+bench_wait_search "$STARTED"
 
 PRODUCT="$(bench_curl "/api/v1/products?limit=1" | grep -o '"id":"[^"]*"' | head -n1 | cut -d'"' -f4)"
 CATEGORY="$(bench_curl /api/v1/categories | grep -o '"slug":"[^"]*"' | head -n1 | cut -d'"' -f4)"
@@ -34,6 +38,8 @@ ENDPOINTS=(
     "list_cat /api/v1/products?limit=20&category=$CATEGORY"
     "list /api/v1/products?limit=20"
     "list_price /api/v1/products?limit=20&sort=price_asc"
+    "page_prod /p/$PRODUCT"
+    "page_cat /c/$CATEGORY"
 )
 
 bench_table

@@ -39,19 +39,8 @@ fi
 
 STARTED="$(date +%s.%N)"
 bench_start "$DATA"
-log "waiting for the search index"
-
-# Search answers 503 until the index is built from the catalog.
-for _ in $(seq 1 1200); do
-    code="$(bench_curl "/api/v1/search?q=mug" -o /dev/null -w '%{http_code}' || true)"
-    [ "$code" = "200" ] && break
-    sleep 0.1
-done
-[ "$code" = "200" ] || { log "search never became ready"; exit 1; }
-READY="$(date +%s.%N)"
-printf 'index ready %.1f s after start; on disk: %s\n' \
-    "$(awk -v a="$STARTED" -v b="$READY" 'BEGIN { print b - a }')" \
-    "$(du -sh "$DATA/search" | cut -f1)"
+bench_wait_search "$STARTED"
+printf 'index on disk: %s\n' "$(du -sh "$DATA/search" | cut -f1)"
 
 # Each request takes the next path of the mix (1-3 words, typos, unfinished words, facets).
 cat >"$WORK/search.lua" <<'LUA'
