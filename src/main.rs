@@ -43,12 +43,12 @@ enum Command {
         /// Address to listen on (overrides `http.listen`).
         #[arg(long, value_name = "ADDR")]
         listen: Option<std::net::SocketAddr>,
-        /// How many products to generate.
-        #[arg(long, default_value_t = 2000)]
-        products: usize,
-        /// The same seed always makes the same marketplace.
-        #[arg(long, default_value_t = 42)]
-        seed: u64,
+        /// How many products to generate (default: `catalog.demo_products`).
+        #[arg(long)]
+        products: Option<usize>,
+        /// The same seed always makes the same marketplace (default: `catalog.demo_seed`).
+        #[arg(long)]
+        seed: Option<u64>,
     },
     /// Create the data directory, its keys and a config file if there is none.
     Init,
@@ -130,7 +130,11 @@ fn main() -> ExitCode {
     init_tracing(&config);
     let result = match cli.command {
         Command::Serve { .. } => serve(config),
-        Command::Demo { products, seed, .. } => demo(config, products, seed),
+        Command::Demo { products, seed, .. } => {
+            let products = products.unwrap_or(config.catalog.demo_products);
+            let seed = seed.unwrap_or(config.catalog.demo_seed);
+            demo(config, products, seed)
+        }
         Command::Init => init(&config),
         Command::Reindex => souk::services::search::reindex(&config).map(|r| {
             println!(
