@@ -14,7 +14,8 @@
 #   bench_run profile /api/v1/users/profile "$WORK/auth.lua"   # a wrk script of your own
 #   bench_stop
 #
-# Knobs every script shares: CONNECTIONS, DURATION, THREADS, WARMUP, SKIP_BUILD.
+# Knobs every script shares: CONNECTIONS, DURATION, THREADS, WARMUP, SKIP_BUILD, and
+# BENCH_BIN (another souk binary to drive, e.g. target/debug/souk for a smoke run).
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -22,7 +23,8 @@ CONNECTIONS="${CONNECTIONS:-64}"
 DURATION="${DURATION:-20s}"
 THREADS="${THREADS:-2}"
 WARMUP="${WARMUP:-2s}"
-BIN="$(pwd)/target/release/souk"
+BIN="${BENCH_BIN:-target/release/souk}"
+case "$BIN" in /*) ;; *) BIN="$(pwd)/$BIN" ;; esac
 WORK=""
 SERVER_PID=""
 URL=""
@@ -46,8 +48,10 @@ bench_need_wrk() {
 # "cargo bench --quiet --bench catalog_demo --no-run"); nothing at all with SKIP_BUILD set.
 bench_build() {
     if [ -n "${SKIP_BUILD:-}" ]; then return 0; fi
-    log "building release binaries"
-    cargo build --release --quiet --bin souk
+    if [ -z "${BENCH_BIN:-}" ]; then
+        log "building release binaries"
+        cargo build --release --quiet --bin souk
+    fi
     local extra
     for extra in "$@"; do
         $extra

@@ -24,7 +24,6 @@ BUYERS="${BUYERS:-1000}"
 ROUNDS="${ROUNDS:-3}"
 MODES="${MODES:-64 1}"
 SETUP_JOBS="${SETUP_JOBS:-16}"
-BIN="$(realpath "${BENCH_BIN:-$BIN}")"
 export PASSWORD="bench-password-2026"
 PRICE=1000
 

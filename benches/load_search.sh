@@ -21,8 +21,6 @@ set -euo pipefail
 PRODUCTS="${PRODUCTS:-100000}"
 CONNECTIONS="${CONNECTIONS:-32}"
 
-BIN="${BENCH_BIN:-$BIN}"
-case "$BIN" in /*) ;; *) BIN="$(pwd)/$BIN" ;; esac
 
 bench_need_wrk
 bench_build "cargo bench --quiet --bench catalog_demo --no-run"
