@@ -16,6 +16,7 @@ use redb::{
 use std::ops::Deref;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use tables::{META, OUTBOX_SEQ_TO_EVENT};
 use tokio::sync::{oneshot, watch};
@@ -59,6 +60,8 @@ pub struct Store {
     jobs: mpsc::SyncSender<Msg>,
     /// The last outbox sequence number committed; the relay watches it.
     committed: watch::Receiver<u64>,
+    /// Bumped after every commit that changed something: see [`Store::generation`].
+    generation: Arc<AtomicU64>,
 }
 
 impl Store {
@@ -84,14 +87,25 @@ impl Store {
         let (jobs, rx) = mpsc::sync_channel::<Msg>(4096);
         let (committed_tx, committed) = watch::channel(next_seq.saturating_sub(1));
         let writer_db = db.clone();
+        let generation = Arc::new(AtomicU64::new(0));
+        let writer_generation = generation.clone();
         std::thread::Builder::new()
             .name("souk-writer".into())
-            .spawn(move || writer_loop(writer_db, rx, committed_tx, next_seq, group_commit_max))
+            .spawn(move || {
+                writer_loop(
+                    writer_db,
+                    rx,
+                    (committed_tx, writer_generation),
+                    next_seq,
+                    group_commit_max,
+                )
+            })
             .map_err(|e| Error::Internal(format!("cannot start writer thread: {e}")))?;
         Ok(Store {
             db,
             jobs,
             committed,
+            generation,
         })
     }
 
@@ -136,6 +150,13 @@ impl Store {
         Ok(self.db.begin_read()?)
     }
 
+    /// A number that changes after every commit that wrote something, for caches of
+    /// derived read models: read it *before* opening the read transaction the cached
+    /// value is computed from, and the value is current for as long as the number stays.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
     /// Watch the last committed outbox sequence number (the relay waits on it).
     pub fn committed_outbox(&self) -> watch::Receiver<u64> {
         self.committed.clone()
@@ -177,7 +198,7 @@ fn next_outbox_seq(db: &Database) -> Result<u64> {
 fn writer_loop(
     db: Arc<Database>,
     rx: mpsc::Receiver<Msg>,
-    committed: watch::Sender<u64>,
+    (committed, generation): (watch::Sender<u64>, Arc<AtomicU64>),
     mut next_seq: u64,
     group_max: usize,
 ) {
@@ -230,6 +251,9 @@ fn writer_loop(
         // the relay after its write never misses its own events.
         if flush.is_ok() {
             committed.send_replace(next_seq - 1);
+        }
+        if replies.iter().any(|(_, wrote)| *wrote) {
+            generation.fetch_add(1, Ordering::AcqRel);
         }
         for (reply, ok) in replies {
             if ok {
@@ -363,5 +387,33 @@ mod tests {
         assert_eq!(t.len().unwrap(), 40);
         assert!(t.get(5).unwrap().is_none());
         assert_eq!(t.get(7).unwrap().unwrap().value(), 14);
+    }
+
+    #[tokio::test]
+    async fn the_generation_moves_before_the_writer_hears_ok_and_only_for_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), 4, 64).unwrap();
+        let before = store.generation();
+        let refused = store
+            .write(|tx| {
+                tx.open_table(T)?.insert(1, 1)?;
+                Err::<(), _>(Error::conflict("nope", "refused"))
+            })
+            .await;
+        assert!(refused.is_err());
+        assert_eq!(
+            store.generation(),
+            before,
+            "a refused command changed nothing"
+        );
+        store
+            .write(|tx| {
+                tx.open_table(T)?.insert(2, 2)?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+        assert!(store.generation() > before);
+        store.close();
     }
 }
