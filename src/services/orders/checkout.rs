@@ -14,15 +14,20 @@ use super::state::Status;
 use super::store::{self, CartOwner};
 use crate::app::AppState;
 use crate::auth::{Principal, UserId, VendorId};
+use crate::config::OrdersConfig;
 use crate::error::{Error, FieldError, Result};
 use crate::log::event::{Envelope, Event};
+use crate::money::Currency;
 use crate::money::Money;
 use crate::services::catalog::inventory::{self, ReserveLine};
+use crate::services::payments::LocalPayment;
 use crate::services::payments::flows::InitiateInput;
 use crate::services::payments::gateway::CardInput;
 use crate::services::payments::model::{Method, PaymentMethodId, PaymentView, Purpose};
+use crate::store::Tx;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use time::OffsetDateTime;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -105,29 +110,60 @@ pub async fn checkout(
     input: CheckoutInput,
 ) -> Result<CheckoutAnswer> {
     validate_address(&input.shipping_address)?;
-    let order = place(
+    let who = Placement {
+        owner: CartOwner::User(p.user_id),
+        user: p.user_id,
+        actor: p.actor(),
+        guest_email: None,
+        access_hash: None,
+    };
+    let choice = PaymentChoice {
+        method: input.payment_method,
+        payment_method_id: input.payment_method_id,
+        card: input.card,
+    };
+    let id = OrderId::new();
+    let local = LocalPayment::prepare(state, p, client_ip.clone(), payment_input(id, &choice));
+    let local = match local {
+        Ok(Some(local)) => local,
+        // Cards and the hosted page call out between transactions; a payment that
+        // cannot start is reported next to the order, as before.
+        Ok(None) | Err(_) => {
+            let order = place(state, who, input.shipping_address, choice.method, id).await?;
+            return start_payment(state, p, client_ip, order.id, choice, None).await;
+        }
+    };
+    // A wallet payment needs no outside call: the order and its payment are one
+    // transaction, so the buyer waits for one commit, not two.
+    saga::ensure_registered(state);
+    let (cfg, currency, now) = (
+        state.config.orders.clone(),
+        cart::currency(state),
+        state.clock.now(),
+    );
+    let address = input.shipping_address;
+    let (order, payment) = state
+        .store
+        .write(move |tx| {
+            let order = place_in(tx, &cfg, currency, now, who, address, choice.method, id)?;
+            if order.total.amount <= 0 {
+                return Ok((order, None));
+            }
+            Ok((order, Some(local.record_in(tx)?)))
+        })
+        .await?;
+    let payment_error = match &payment {
+        Some(_) => None,
+        None => Some(PaymentError {
+            code: "nothing_due".into(),
+            message: "nothing is due on this order".into(),
+        }),
+    };
+    answer(
         state,
-        Placement {
-            owner: CartOwner::User(p.user_id),
-            user: p.user_id,
-            actor: p.actor(),
-            guest_email: None,
-            access_hash: None,
-        },
-        input.shipping_address.clone(),
-        input.payment_method,
-    )
-    .await?;
-    start_payment(
-        state,
-        p,
-        client_ip,
         order.id,
-        PaymentChoice {
-            method: input.payment_method,
-            payment_method_id: input.payment_method_id,
-            card: input.card,
-        },
+        payment.map(|pay| PaymentView::of(&pay, false)),
+        payment_error,
         None,
     )
     .await
@@ -149,12 +185,13 @@ pub(super) struct PaymentChoice {
     pub card: Option<CardInput>,
 }
 
-/// The checkout transaction: the cart of `who.owner` becomes an order of `who.user`.
+/// The checkout transaction: the cart of `who.owner` becomes order `id` of `who.user`.
 pub(super) async fn place(
     state: &AppState,
     who: Placement,
     address: Address,
     method: Method,
+    id: OrderId,
 ) -> Result<Order> {
     saga::ensure_registered(state);
     let cfg = state.config.orders.clone();
@@ -162,191 +199,204 @@ pub(super) async fn place(
     let now = state.clock.now();
     state
         .store
-        .write(move |tx| {
-            let Placement {
-                owner,
-                user,
-                actor,
-                guest_email,
-                access_hash,
-            } = who;
-            let c = store::cart_in(tx, &owner)?.unwrap_or_default();
-            if c.lines.is_empty() {
-                return Err(Error::conflict("cart_empty", "the cart is empty"));
-            }
-            let wtx: &redb::WriteTransaction = tx;
-            let resolved = cart::resolve(wtx, &cfg, &c)?;
-            let mut changed = Vec::new();
-            let mut short = Vec::new();
-            let mut wanted: BTreeMap<_, i64> = BTreeMap::new();
-            for r in &resolved {
-                *wanted.entry(r.line.variant_id).or_default() += r.line.quantity;
-            }
-            for r in &resolved {
-                let name = r
-                    .product
-                    .as_ref()
-                    .map(|p| p.title.clone())
-                    .unwrap_or_else(|| r.line.product_id.to_string());
-                if !r.purchasable() {
-                    changed.push(format!("\"{name}\" can no longer be bought"));
-                } else if r.price() != Some(r.line.price_seen) {
-                    changed.push(format!("the price of \"{name}\" changed"));
-                } else if r.available < wanted[&r.line.variant_id] {
-                    short.push(format!(
-                        "\"{name}\": {} available, {} asked (item {})",
-                        r.available, r.line.quantity, r.line.id
-                    ));
-                }
-            }
-            if !changed.is_empty() {
-                return Err(Error::conflict(
-                    "cart_changed",
-                    format!("review the cart first: {}", changed.join("; ")),
-                ));
-            }
-            if !short.is_empty() {
-                return Err(Error::conflict(
-                    "out_of_stock",
-                    format!("not enough stock: {}", short.join("; ")),
-                ));
-            }
-            let tax_bp = pricing::tax_rate_bp(&cfg, Some(&address.country));
-            let mut by_vendor: BTreeMap<VendorId, Vec<&cart::Resolved>> = BTreeMap::new();
-            for r in &resolved {
-                if let Some(p) = &r.product {
-                    by_vendor.entry(p.vendor_id).or_default().push(r);
-                }
-            }
-            let mut subs = Vec::new();
-            for (vendor, rs) in by_vendor {
-                let rule = rs
-                    .first()
-                    .map(|r| r.shipping)
-                    .unwrap_or_else(|| ShippingRule::defaults(&cfg));
-                let lines: Vec<Line> = rs
-                    .iter()
-                    .filter_map(|r| {
-                        let p = r.product.as_ref()?;
-                        let v = p.variant(r.line.variant_id)?;
-                        Some(Line {
-                            id: LineId::new(),
-                            product_id: p.id,
-                            variant_id: v.id,
-                            title: p.title.clone(),
-                            sku: v.sku.clone(),
-                            unit_price: v.price,
-                            quantity: r.line.quantity,
-                            returned: 0,
-                            restocked: 0,
-                        })
-                    })
-                    .collect();
-                let reserve: Vec<ReserveLine> = lines
-                    .iter()
-                    .map(|l| ReserveLine {
-                        product_id: l.product_id,
-                        variant_id: l.variant_id,
-                        quantity: l.quantity,
-                    })
-                    .collect();
-                let reservation = inventory::reserve(tx, &reserve, now)?;
-                let t = pricing::part_totals(
-                    &cfg,
-                    currency,
-                    lines.iter().map(|l| (l.unit_price, l.quantity)),
-                    tax_bp,
-                    rule,
-                )?;
-                let commission = pricing::commission(t.subtotal, cfg.commission_rate_bp)?;
-                subs.push(SubOrder {
-                    id: SubOrderId::new(),
-                    vendor_id: vendor,
-                    status: Status::PendingPayment,
-                    lines,
-                    subtotal: t.subtotal,
-                    shipping: t.shipping,
-                    tax: t.tax,
-                    total: t.total,
-                    commission_rate_bp: cfg.commission_rate_bp,
-                    commission,
-                    vendor_share: t.total.checked_sub(commission)?,
-                    pending_share: 0,
-                    booked_commission: 0,
-                    reservation_id: reservation.id,
-                    tracking: None,
-                    delivered_at: None,
-                    returns: Vec::new(),
-                    refunded: 0,
-                });
-            }
-            let sum = |f: fn(&SubOrder) -> Money| Money::sum(currency, subs.iter().map(f));
-            let due = now + time::Duration::seconds(cfg.payment_timeout_secs as i64);
-            let order = Order {
-                id: OrderId::new(),
-                user_id: user,
-                status: Status::PendingPayment,
-                subtotal: sum(|s| s.subtotal)?,
-                shipping: sum(|s| s.shipping)?,
-                tax: sum(|s| s.tax)?,
-                total: sum(|s| s.total)?,
-                sub_orders: subs,
-                address,
-                payment_method: method,
-                payment_id: None,
-                paid: 0,
-                refunded: 0,
-                deferred: false,
-                pending_refund: None,
-                queued_refunds: Vec::new(),
-                tax_rate_bp: Some(tax_bp),
-                guest_email,
-                access_hash,
-                history: Vec::new(),
-                created_at: now,
-                updated_at: now,
-                payment_due_at: due,
-                delivered_at: None,
-            };
-            store::put_order(tx, &order, true)?;
-            store::put_cart(tx, &owner, &model::Cart::default())?;
-            store::set_timer(
-                tx,
-                &Timer {
-                    order_id: order.id,
-                    kind: TimerKind::PaymentTimeout,
-                    due_at: due.unix_timestamp(),
-                },
-            )?;
-            let items: Vec<serde_json::Value> = order
-                .sub_orders
-                .iter()
-                .flat_map(|s| {
-                    s.lines.iter().map(move |l| {
-                        serde_json::json!({
-                            "productId": l.product_id, "variantId": l.variant_id,
-                            "vendorId": s.vendor_id, "quantity": l.quantity,
-                            "unitPrice": l.unit_price.amount,
-                        })
-                    })
-                })
-                .collect();
-            tx.emit(
-                Envelope::new(
-                    Event::OrderCreated {
-                        order_id: order.id.to_string(),
-                        user_id: user.to_string(),
-                        items: serde_json::Value::Array(items),
-                        total: order.total.amount,
-                        timestamp: now,
-                    },
-                    now,
-                )
-                .with_actor(actor),
-            );
-            Ok(order)
-        })
+        .write(move |tx| place_in(tx, &cfg, currency, now, who, address, method, id))
         .await
+}
+
+/// [`place`] in the caller's transaction.
+#[allow(clippy::too_many_arguments)]
+fn place_in(
+    tx: &mut Tx<'_>,
+    cfg: &OrdersConfig,
+    currency: Currency,
+    now: OffsetDateTime,
+    who: Placement,
+    address: Address,
+    method: Method,
+    id: OrderId,
+) -> Result<Order> {
+    let Placement {
+        owner,
+        user,
+        actor,
+        guest_email,
+        access_hash,
+    } = who;
+    let c = store::cart_in(tx, &owner)?.unwrap_or_default();
+    if c.lines.is_empty() {
+        return Err(Error::conflict("cart_empty", "the cart is empty"));
+    }
+    let wtx: &redb::WriteTransaction = tx;
+    let resolved = cart::resolve(wtx, cfg, &c)?;
+    let mut changed = Vec::new();
+    let mut short = Vec::new();
+    let mut wanted: BTreeMap<_, i64> = BTreeMap::new();
+    for r in &resolved {
+        *wanted.entry(r.line.variant_id).or_default() += r.line.quantity;
+    }
+    for r in &resolved {
+        let name = r
+            .product
+            .as_ref()
+            .map(|p| p.title.clone())
+            .unwrap_or_else(|| r.line.product_id.to_string());
+        if !r.purchasable() {
+            changed.push(format!("\"{name}\" can no longer be bought"));
+        } else if r.price() != Some(r.line.price_seen) {
+            changed.push(format!("the price of \"{name}\" changed"));
+        } else if r.available < wanted[&r.line.variant_id] {
+            short.push(format!(
+                "\"{name}\": {} available, {} asked (item {})",
+                r.available, r.line.quantity, r.line.id
+            ));
+        }
+    }
+    if !changed.is_empty() {
+        return Err(Error::conflict(
+            "cart_changed",
+            format!("review the cart first: {}", changed.join("; ")),
+        ));
+    }
+    if !short.is_empty() {
+        return Err(Error::conflict(
+            "out_of_stock",
+            format!("not enough stock: {}", short.join("; ")),
+        ));
+    }
+    let tax_bp = pricing::tax_rate_bp(cfg, Some(&address.country));
+    let mut by_vendor: BTreeMap<VendorId, Vec<&cart::Resolved>> = BTreeMap::new();
+    for r in &resolved {
+        if let Some(p) = &r.product {
+            by_vendor.entry(p.vendor_id).or_default().push(r);
+        }
+    }
+    let mut subs = Vec::new();
+    for (vendor, rs) in by_vendor {
+        let rule = rs
+            .first()
+            .map(|r| r.shipping)
+            .unwrap_or_else(|| ShippingRule::defaults(cfg));
+        let lines: Vec<Line> = rs
+            .iter()
+            .filter_map(|r| {
+                let p = r.product.as_ref()?;
+                let v = p.variant(r.line.variant_id)?;
+                Some(Line {
+                    id: LineId::new(),
+                    product_id: p.id,
+                    variant_id: v.id,
+                    title: p.title.clone(),
+                    sku: v.sku.clone(),
+                    unit_price: v.price,
+                    quantity: r.line.quantity,
+                    returned: 0,
+                    restocked: 0,
+                })
+            })
+            .collect();
+        let reserve: Vec<ReserveLine> = lines
+            .iter()
+            .map(|l| ReserveLine {
+                product_id: l.product_id,
+                variant_id: l.variant_id,
+                quantity: l.quantity,
+            })
+            .collect();
+        let reservation = inventory::reserve(tx, &reserve, now)?;
+        let t = pricing::part_totals(
+            cfg,
+            currency,
+            lines.iter().map(|l| (l.unit_price, l.quantity)),
+            tax_bp,
+            rule,
+        )?;
+        let commission = pricing::commission(t.subtotal, cfg.commission_rate_bp)?;
+        subs.push(SubOrder {
+            id: SubOrderId::new(),
+            vendor_id: vendor,
+            status: Status::PendingPayment,
+            lines,
+            subtotal: t.subtotal,
+            shipping: t.shipping,
+            tax: t.tax,
+            total: t.total,
+            commission_rate_bp: cfg.commission_rate_bp,
+            commission,
+            vendor_share: t.total.checked_sub(commission)?,
+            pending_share: 0,
+            booked_commission: 0,
+            reservation_id: reservation.id,
+            tracking: None,
+            delivered_at: None,
+            returns: Vec::new(),
+            refunded: 0,
+        });
+    }
+    let sum = |f: fn(&SubOrder) -> Money| Money::sum(currency, subs.iter().map(f));
+    let due = now + time::Duration::seconds(cfg.payment_timeout_secs as i64);
+    let order = Order {
+        id,
+        user_id: user,
+        status: Status::PendingPayment,
+        subtotal: sum(|s| s.subtotal)?,
+        shipping: sum(|s| s.shipping)?,
+        tax: sum(|s| s.tax)?,
+        total: sum(|s| s.total)?,
+        sub_orders: subs,
+        address,
+        payment_method: method,
+        payment_id: None,
+        paid: 0,
+        refunded: 0,
+        deferred: false,
+        pending_refund: None,
+        queued_refunds: Vec::new(),
+        tax_rate_bp: Some(tax_bp),
+        guest_email,
+        access_hash,
+        history: Vec::new(),
+        created_at: now,
+        updated_at: now,
+        payment_due_at: due,
+        delivered_at: None,
+    };
+    store::put_order(tx, &order, true)?;
+    store::put_cart(tx, &owner, &model::Cart::default())?;
+    store::set_timer(
+        tx,
+        &Timer {
+            order_id: order.id,
+            kind: TimerKind::PaymentTimeout,
+            due_at: due.unix_timestamp(),
+        },
+    )?;
+    let items: Vec<serde_json::Value> = order
+        .sub_orders
+        .iter()
+        .flat_map(|s| {
+            s.lines.iter().map(move |l| {
+                serde_json::json!({
+                    "productId": l.product_id, "variantId": l.variant_id,
+                    "vendorId": s.vendor_id, "quantity": l.quantity,
+                    "unitPrice": l.unit_price.amount,
+                })
+            })
+        })
+        .collect();
+    tx.emit(
+        Envelope::new(
+            Event::OrderCreated {
+                order_id: order.id.to_string(),
+                user_id: user.to_string(),
+                items: serde_json::Value::Array(items),
+                total: order.total.amount,
+                timestamp: now,
+            },
+            now,
+        )
+        .with_actor(actor),
+    );
+    Ok(order)
 }
 
 /// Starts the order's payment as `payer` and answers with the order as it then stands.
@@ -358,21 +408,9 @@ pub(super) async fn start_payment(
     choice: PaymentChoice,
     access_token: Option<String>,
 ) -> Result<CheckoutAnswer> {
-    let started = crate::services::payments::initiate(
-        state,
-        payer,
-        client_ip,
-        InitiateInput {
-            purpose: Purpose::Order,
-            order_id: Some(order.0),
-            amount: None,
-            method: choice.method,
-            payment_method_id: choice.payment_method_id,
-            card: choice.card,
-            save_method: false,
-        },
-    )
-    .await;
+    let started =
+        crate::services::payments::initiate(state, payer, client_ip, payment_input(order, &choice))
+            .await;
     let (payment, payment_error) = match started {
         Ok(pay) => (Some(PaymentView::of(&pay, false)), None),
         Err(e) => (
@@ -383,6 +421,29 @@ pub(super) async fn start_payment(
             }),
         ),
     };
+    answer(state, order, payment, payment_error, access_token).await
+}
+
+fn payment_input(order: OrderId, choice: &PaymentChoice) -> InitiateInput {
+    InitiateInput {
+        purpose: Purpose::Order,
+        order_id: Some(order.0),
+        amount: None,
+        method: choice.method,
+        payment_method_id: choice.payment_method_id,
+        card: choice.card.clone(),
+        save_method: false,
+    }
+}
+
+/// The checkout's answer: the order as it stands once its payment has started.
+async fn answer(
+    state: &AppState,
+    order: OrderId,
+    payment: Option<PaymentView>,
+    payment_error: Option<PaymentError>,
+    access_token: Option<String>,
+) -> Result<CheckoutAnswer> {
     saga::run_refund_if_pending(state, order).await;
     let rtx = state.store.read()?;
     let order = store::order(&rtx, order)?.ok_or_else(|| Error::not_found("order"))?;

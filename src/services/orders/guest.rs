@@ -145,6 +145,7 @@ pub async fn checkout_guest(
         },
         input.shipping_address.clone(),
         input.payment_method,
+        OrderId::new(),
     )
     .await?;
     let payer = Principal {

@@ -124,125 +124,7 @@ pub async fn initiate(
     let prov = provider.clone();
     let (payment, token) = state
         .store
-        .write(move |tx| {
-            let (amount, vendor_shares) = match input.purpose {
-                Purpose::WalletTopup => (
-                    input.amount.ok_or_else(|| Error::invalid("amount", "required", "how much to add"))?,
-                    Vec::new(),
-                ),
-                Purpose::Order => {
-                    let order = input.order_id.ok_or_else(|| Error::not_found("order"))?;
-                    let orders = c.payments.orders().ok_or_else(|| Error::not_found("order"))?;
-                    let due = orders.amount_due(tx, order, payer)?;
-                    if due.amount.amount <= 0 {
-                        return Err(Error::conflict("nothing_due", "nothing is due on this order"));
-                    }
-                    (due.amount, due.vendor_shares)
-                }
-            };
-            let card_key = card.as_ref().map(|k| k.card_key.clone());
-            let now_u = c.now.unix_timestamp();
-            let subjects = fraud::subjects(&payer.to_string(), client_ip.as_deref(), card_key.as_deref());
-            let created = crate::services::users::store::get_in(tx, payer)?
-                .map(|u| u.created_at)
-                .unwrap_or(c.now);
-            let mut acts = Vec::new();
-            for s in &subjects {
-                acts.push(fraud::load(tx, s, now_u)?);
-            }
-            let mut acts = acts.into_iter();
-            let verdict = fraud::score(
-                &c.config.payments.fraud,
-                &fraud::Input {
-                    now: now_u,
-                    amount: amount.amount,
-                    user: acts.next().unwrap_or_default(),
-                    address: client_ip.as_ref().and_then(|_| acts.next()),
-                    card: card_key.as_ref().and_then(|_| acts.next()),
-                    card_key: card_key.clone(),
-                    account_age_secs: (c.now - created).whole_seconds(),
-                },
-            );
-            fraud::record(tx, &subjects, now_u, &Mark::Attempt { amount: amount.amount, card_key: card_key.clone() })?;
-            let mut pay = Payment {
-                id: PaymentId::new(),
-                payer,
-                purpose: input.purpose,
-                order_id: input.order_id,
-                amount,
-                method: input.method,
-                status: Status::Processing,
-                next_action: None,
-                refunded: 0,
-                failure_reason: None,
-                card: card.as_ref().map(|k| k.summary.clone()),
-                payment_method_id: card.as_ref().and_then(|k| k.method_id),
-                provider_ref: None,
-                sealed_token: None,
-                card_key,
-                fraud: Some(verdict.clone()),
-                vendor_shares,
-                test_mode: prov.test_mode(),
-                client_ip,
-                journal: Vec::new(),
-                created_at: c.now,
-                updated_at: c.now,
-            };
-            if let Some(m) = card.as_ref().and_then(|k| k.new_method.as_ref()) {
-                methods::put(tx, m)?;
-                audit::append(
-                    tx,
-                    &c.payments.audit_key,
-                    c.now,
-                    "method.added",
-                    &c.actor,
-                    None,
-                    serde_json::json!({"payment_method_id": m.id, "brand": m.card.brand, "last4": m.card.last4}),
-                )?;
-            }
-            tx.emit(
-                Envelope::new(
-                    Event::PaymentInitiated {
-                        payment_id: pay.id.to_string(),
-                        order_id: pay.order_id.map(|o| o.to_string()),
-                        amount: amount.amount,
-                        method: pay.method.as_str().into(),
-                        timestamp: c.now,
-                        currency: amount.currency.to_string(),
-                    },
-                    c.now,
-                )
-                .with_actor(c.actor.clone()),
-            );
-            c.audit(
-                tx,
-                "payment.initiated",
-                &pay,
-                serde_json::json!({
-                    "amount": amount, "method": pay.method, "purpose": pay.purpose,
-                    "order_id": pay.order_id, "fraud": verdict,
-                }),
-            )?;
-            let token = card.map(|k| k.token);
-            match verdict.action {
-                FraudAction::Block => fail(tx, &c, &mut pay, "fraud_suspected", false)?,
-                FraudAction::Review => {
-                    pay.status = Status::InReview;
-                    pay.next_action = Some(NextAction::AwaitReview);
-                    if let Some(t) = &token {
-                        pay.sealed_token = Some(c.payments.field_keys.seal(&pay.id.to_bytes(), "token", t.as_bytes())?);
-                    }
-                    c.audit(tx, "payment.held_for_review", &pay, serde_json::json!({"score": verdict.score}))?;
-                }
-                FraudAction::Allow => {
-                    if let Some(step) = prov.start_local(&pay) {
-                        apply(tx, &c, &mut pay, step, prov.as_ref())?;
-                    }
-                }
-            }
-            store::put(tx, &pay)?;
-            Ok((pay, token))
-        })
+        .write(move |tx| record(tx, &c, payer, client_ip, input, card, &prov))
         .await?;
     match (payment.status, token) {
         (Status::Processing, Some(token)) => {
@@ -250,6 +132,216 @@ pub async fn initiate(
         }
         _ => Ok(payment),
     }
+}
+
+/// A payment that needs no outside call (the wallet), prepared outside a transaction so
+/// that the caller can record it in its own: checkout places the order and pays it from
+/// the wallet in one transaction, so one commit (one fsync) answers the buyer.
+pub struct LocalPayment {
+    ctx: Ctx,
+    provider: Arc<dyn PaymentProvider>,
+    payer: crate::auth::UserId,
+    client_ip: Option<String>,
+    input: InitiateInput,
+}
+
+impl LocalPayment {
+    /// `Ok(None)` when the method needs a step outside the transaction (cards, the
+    /// hosted page, cash on delivery): call [`initiate`] for those.
+    pub fn prepare(
+        state: &AppState,
+        p: &Principal,
+        client_ip: Option<String>,
+        input: InitiateInput,
+    ) -> Result<Option<LocalPayment>> {
+        if input.method != Method::Wallet {
+            return Ok(None);
+        }
+        validate_initiate(&input, &state.config)?;
+        Ok(Some(LocalPayment {
+            ctx: Ctx::of(state, p.actor()),
+            provider: state.payments.provider(input.method)?,
+            payer: p.user_id,
+            client_ip,
+            input,
+        }))
+    }
+
+    /// Records the payment in the caller's transaction, exactly as
+    /// [`initiate`] would in its own: fraud scoring, the capture and its ledger entry,
+    /// events, audit, and the order told of the outcome. A failed payment (insufficient
+    /// funds, fraud) is `Ok` with status `failed`; an `Err` means abandon the transaction.
+    pub fn record_in(self, tx: &mut Tx<'_>) -> Result<Payment> {
+        let (pay, _) = record(
+            tx,
+            &self.ctx,
+            self.payer,
+            self.client_ip,
+            self.input,
+            None,
+            &self.provider,
+        )?;
+        Ok(pay)
+    }
+}
+
+/// The transaction of [`initiate`]: scores, records and (for local providers) takes the
+/// payment; answers it with the card token for a remote start.
+fn record(
+    tx: &mut Tx<'_>,
+    c: &Ctx,
+    payer: crate::auth::UserId,
+    client_ip: Option<String>,
+    input: InitiateInput,
+    card: Option<super::intake::CardPrep>,
+    prov: &Arc<dyn PaymentProvider>,
+) -> Result<(Payment, Option<String>)> {
+    let (amount, vendor_shares) = match input.purpose {
+        Purpose::WalletTopup => (
+            input
+                .amount
+                .ok_or_else(|| Error::invalid("amount", "required", "how much to add"))?,
+            Vec::new(),
+        ),
+        Purpose::Order => {
+            let order = input.order_id.ok_or_else(|| Error::not_found("order"))?;
+            let orders = c
+                .payments
+                .orders()
+                .ok_or_else(|| Error::not_found("order"))?;
+            let due = orders.amount_due(tx, order, payer)?;
+            if due.amount.amount <= 0 {
+                return Err(Error::conflict(
+                    "nothing_due",
+                    "nothing is due on this order",
+                ));
+            }
+            (due.amount, due.vendor_shares)
+        }
+    };
+    let card_key = card.as_ref().map(|k| k.card_key.clone());
+    let now_u = c.now.unix_timestamp();
+    let subjects = fraud::subjects(
+        &payer.to_string(),
+        client_ip.as_deref(),
+        card_key.as_deref(),
+    );
+    let created = crate::services::users::store::get_in(tx, payer)?
+        .map(|u| u.created_at)
+        .unwrap_or(c.now);
+    let mut acts = Vec::new();
+    for s in &subjects {
+        acts.push(fraud::load(tx, s, now_u)?);
+    }
+    let mut acts = acts.into_iter();
+    let verdict = fraud::score(
+        &c.config.payments.fraud,
+        &fraud::Input {
+            now: now_u,
+            amount: amount.amount,
+            user: acts.next().unwrap_or_default(),
+            address: client_ip.as_ref().and_then(|_| acts.next()),
+            card: card_key.as_ref().and_then(|_| acts.next()),
+            card_key: card_key.clone(),
+            account_age_secs: (c.now - created).whole_seconds(),
+        },
+    );
+    fraud::record(
+        tx,
+        &subjects,
+        now_u,
+        &Mark::Attempt {
+            amount: amount.amount,
+            card_key: card_key.clone(),
+        },
+    )?;
+    let mut pay = Payment {
+        id: PaymentId::new(),
+        payer,
+        purpose: input.purpose,
+        order_id: input.order_id,
+        amount,
+        method: input.method,
+        status: Status::Processing,
+        next_action: None,
+        refunded: 0,
+        failure_reason: None,
+        card: card.as_ref().map(|k| k.summary.clone()),
+        payment_method_id: card.as_ref().and_then(|k| k.method_id),
+        provider_ref: None,
+        sealed_token: None,
+        card_key,
+        fraud: Some(verdict.clone()),
+        vendor_shares,
+        test_mode: prov.test_mode(),
+        client_ip,
+        journal: Vec::new(),
+        created_at: c.now,
+        updated_at: c.now,
+    };
+    if let Some(m) = card.as_ref().and_then(|k| k.new_method.as_ref()) {
+        methods::put(tx, m)?;
+        audit::append(
+            tx,
+            &c.payments.audit_key,
+            c.now,
+            "method.added",
+            &c.actor,
+            None,
+            serde_json::json!({"payment_method_id": m.id, "brand": m.card.brand, "last4": m.card.last4}),
+        )?;
+    }
+    tx.emit(
+        Envelope::new(
+            Event::PaymentInitiated {
+                payment_id: pay.id.to_string(),
+                order_id: pay.order_id.map(|o| o.to_string()),
+                amount: amount.amount,
+                method: pay.method.as_str().into(),
+                timestamp: c.now,
+                currency: amount.currency.to_string(),
+            },
+            c.now,
+        )
+        .with_actor(c.actor.clone()),
+    );
+    c.audit(
+        tx,
+        "payment.initiated",
+        &pay,
+        serde_json::json!({
+            "amount": amount, "method": pay.method, "purpose": pay.purpose,
+            "order_id": pay.order_id, "fraud": verdict,
+        }),
+    )?;
+    let token = card.map(|k| k.token);
+    match verdict.action {
+        FraudAction::Block => fail(tx, &c, &mut pay, "fraud_suspected", false)?,
+        FraudAction::Review => {
+            pay.status = Status::InReview;
+            pay.next_action = Some(NextAction::AwaitReview);
+            if let Some(t) = &token {
+                pay.sealed_token = Some(c.payments.field_keys.seal(
+                    &pay.id.to_bytes(),
+                    "token",
+                    t.as_bytes(),
+                )?);
+            }
+            c.audit(
+                tx,
+                "payment.held_for_review",
+                &pay,
+                serde_json::json!({"score": verdict.score}),
+            )?;
+        }
+        FraudAction::Allow => {
+            if let Some(step) = prov.start_local(&pay) {
+                apply(tx, &c, &mut pay, step, prov.as_ref())?;
+            }
+        }
+    }
+    store::put(tx, &pay)?;
+    Ok((pay, token))
 }
 
 /// Asks the gateway to take a recorded payment, then records what it said.

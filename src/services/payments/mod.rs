@@ -32,7 +32,7 @@ use redb::WriteTransaction;
 use std::sync::{Arc, OnceLock};
 use uuid::Uuid;
 
-pub use flows::{InitiateInput, confirm, initiate};
+pub use flows::{InitiateInput, LocalPayment, confirm, initiate};
 pub use methods::rotate_field_key;
 pub use refunds::{RefundInput, refund};
 
