@@ -15,6 +15,7 @@ mod orders_guest;
 mod orders_property;
 mod orders_returns;
 mod orders_shipping;
+mod orders_wallet;
 mod payments;
 mod payments_more;
 mod payments_property;
