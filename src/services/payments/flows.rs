@@ -316,7 +316,7 @@ fn record(
     )?;
     let token = card.map(|k| k.token);
     match verdict.action {
-        FraudAction::Block => fail(tx, &c, &mut pay, "fraud_suspected", false)?,
+        FraudAction::Block => fail(tx, c, &mut pay, "fraud_suspected", false)?,
         FraudAction::Review => {
             pay.status = Status::InReview;
             pay.next_action = Some(NextAction::AwaitReview);
@@ -336,7 +336,7 @@ fn record(
         }
         FraudAction::Allow => {
             if let Some(step) = prov.start_local(&pay) {
-                apply(tx, &c, &mut pay, step, prov.as_ref())?;
+                apply(tx, c, &mut pay, step, prov.as_ref())?;
             }
         }
     }
