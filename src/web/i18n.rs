@@ -71,6 +71,11 @@ impl I18n {
     pub fn lookup(&self, key: &str) -> Option<&str> {
         self.strings.get(key).map(String::as_str)
     }
+
+    /// Every key with its text.
+    pub fn entries(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.strings.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
 }
 
 pub fn fill(text: &str, args: &[(&str, &str)]) -> String {

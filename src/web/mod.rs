@@ -66,6 +66,7 @@
 //! Pages under `/api` never pass here: the API keeps problem+json.
 
 pub mod assets;
+pub mod cache;
 pub mod csrf;
 pub mod i18n;
 pub mod render;
@@ -99,6 +100,8 @@ pub struct WebState {
     pub i18n: Arc<i18n::I18n>,
     pub assets: Arc<assets::Assets>,
     pub templates: render::Templates,
+    /// The category tree, menu and related products, kept between writes.
+    pub reads: cache::ReadModels,
 }
 
 impl WebState {
@@ -116,6 +119,7 @@ impl WebState {
             i18n,
             assets,
             templates,
+            reads: cache::ReadModels::default(),
         }))
     }
 }

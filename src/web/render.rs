@@ -50,6 +50,26 @@ pub struct Templates {
     public_url: String,
 }
 
+/// HTML-escapes `s` into `out` (`& < > " '`, as `catalog::queries::escape` does) without
+/// building a copy: the unchanged runs between special characters are written as they are.
+fn write_escaped(out: &mut impl std::fmt::Write, s: &str) -> std::fmt::Result {
+    let mut start = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let rep = match b {
+            b'&' => "&amp;",
+            b'<' => "&lt;",
+            b'>' => "&gt;",
+            b'"' => "&quot;",
+            b'\'' => "&#39;",
+            _ => continue,
+        };
+        out.write_str(&s[start..i])?;
+        out.write_str(rep)?;
+        start = i + 1;
+    }
+    out.write_str(&s[start..])
+}
+
 fn configure(env: &mut Environment<'static>, i18n: Arc<I18n>, assets: Arc<Assets>, base: String) {
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.set_trim_blocks(true);
@@ -61,21 +81,28 @@ fn configure(env: &mut Environment<'static>, i18n: Arc<I18n>, assets: Arc<Assets
             && !value.is_safe()
             && let Some(s) = value.as_str()
         {
-            return out
-                .write_str(&crate::services::catalog::queries::escape(s))
-                .map_err(minijinja::Error::from);
+            return write_escaped(out, s).map_err(minijinja::Error::from);
         }
         minijinja::escape_formatter(out, state, value)
     });
+    // Each text as a template value once, so a lookup without placeholders copies nothing.
+    let texts: std::collections::HashMap<String, Value> = i18n
+        .entries()
+        .map(|(k, v)| (k.to_string(), Value::from(v)))
+        .collect();
     env.add_function(
         "t",
-        move |key: &str, kwargs: Kwargs| -> std::result::Result<String, minijinja::Error> {
-            let text = i18n.lookup(key).ok_or_else(|| {
-                minijinja::Error::new(
+        move |key: &str, kwargs: Kwargs| -> std::result::Result<Value, minijinja::Error> {
+            let Some(value) = texts.get(key) else {
+                return Err(minijinja::Error::new(
                     ErrorKind::UndefinedError,
                     format!("no translation for `{key}`"),
-                )
-            })?;
+                ));
+            };
+            if kwargs.args().next().is_none() {
+                return Ok(value.clone());
+            }
+            let text = value.as_str().unwrap_or_default();
             let mut args = Vec::new();
             for name in kwargs.args() {
                 let v: Value = kwargs.get(name)?;
@@ -83,7 +110,7 @@ fn configure(env: &mut Environment<'static>, i18n: Arc<I18n>, assets: Arc<Assets
             }
             let refs: Vec<(&str, &str)> =
                 args.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-            Ok(i18n::fill(text, &refs))
+            Ok(Value::from(i18n::fill(text, &refs)))
         },
     );
     env.add_function("money", |minor: i64, currency: &str| {
@@ -151,7 +178,6 @@ struct Globals<'a> {
     csrf_token: String,
     flash: &'a [Flash],
     cart_count: i64,
-    menu: Vec<MenuItem>,
     request_path: &'a str,
 }
 
@@ -171,12 +197,6 @@ struct ViewerCtx<'a> {
     role: &'a str,
 }
 
-#[derive(Serialize)]
-struct MenuItem {
-    name: String,
-    slug: String,
-}
-
 /// Items in the viewer's cart (0 on any error: the header must not fail a page).
 pub fn cart_count(state: &AppState, viewer: &Viewer) -> i64 {
     use crate::services::orders::store::CartOwner;
@@ -190,21 +210,15 @@ pub fn cart_count(state: &AppState, viewer: &Viewer) -> i64 {
         .unwrap_or(0)
 }
 
-fn menu(state: &AppState) -> Vec<MenuItem> {
-    crate::services::catalog::queries::categories(state)
-        .map(|cats| {
-            cats.into_iter()
-                .filter(|c| c.depth == 0)
-                .map(|c| MenuItem {
-                    name: c.name,
-                    slug: c.slug,
-                })
-                .collect()
-        })
-        .unwrap_or_default()
+/// The layout's category menu: the top-level categories [{name, slug}], from the cached
+/// tree (empty on any error: the header must not fail a page).
+fn menu(state: &AppState) -> Value {
+    super::cache::category_tree(state)
+        .map(|t| t.menu.clone())
+        .unwrap_or_else(|_| Value::from(Vec::<Value>::new()))
 }
 
-fn globals_json(state: &AppState, viewer: &Viewer, path: &str) -> serde_json::Value {
+fn globals(state: &AppState, viewer: &Viewer, path: &str) -> Value {
     let cfg = &state.config.storefront;
     let g = Globals {
         store: StoreBrand {
@@ -226,10 +240,9 @@ fn globals_json(state: &AppState, viewer: &Viewer, path: &str) -> serde_json::Va
         csrf_token: super::csrf::token(state, viewer),
         flash: &viewer.flash,
         cart_count: cart_count(state, viewer),
-        menu: menu(state),
         request_path: path,
     };
-    serde_json::to_value(&g).unwrap_or(serde_json::Value::Null)
+    minijinja::context! { menu => menu(state), ..Value::from_serialize(&g) }
 }
 
 /// Renders `template` with `ctx` (any `Serialize` struct or `serde_json` object) plus the
@@ -242,21 +255,34 @@ pub fn render_html(
     template: &str,
     ctx: impl Serialize,
 ) -> std::result::Result<String, WebError> {
-    let mut map = match serde_json::to_value(&ctx) {
-        Ok(serde_json::Value::Object(m)) => m,
-        Ok(serde_json::Value::Null) => serde_json::Map::new(),
-        Ok(_) => return Err(WebError::internal("a page context must be an object")),
-        Err(e) => return Err(WebError::internal(format!("page context: {e}"))),
-    };
-    if let serde_json::Value::Object(g) = globals_json(state, viewer, path) {
-        for (k, v) in g {
-            map.entry(k).or_insert(v);
+    let ctx = Value::from_serialize(&ctx);
+    match ctx.kind() {
+        minijinja::value::ValueKind::Map => {}
+        minijinja::value::ValueKind::None | minijinja::value::ValueKind::Undefined => {
+            return render_value(state, template, globals(state, viewer, path));
+        }
+        _ => {
+            return Err(WebError::internal(format!(
+                "template {template}: a page context must be an object"
+            )));
         }
     }
+    render_value(
+        state,
+        template,
+        minijinja::context! { ..ctx, ..globals(state, viewer, path) },
+    )
+}
+
+fn render_value(
+    state: &AppState,
+    template: &str,
+    ctx: Value,
+) -> std::result::Result<String, WebError> {
     state
         .web
         .templates
-        .render_value(template, Value::from_serialize(&map))
+        .render_value(template, ctx)
         .map_err(|e| WebError::internal(format!("template {template}: {e:#}")))
 }
 
@@ -473,6 +499,23 @@ mod tests {
     /// A template added to `templates/` but not to an embedded list would work with
     /// `reload_templates` and fail in the shipped binary: every file must be embedded,
     /// with the same text.
+    #[test]
+    fn escaping_in_place_matches_the_catalogs_escape() {
+        for s in [
+            "",
+            "plain",
+            "a & b",
+            "<script>alert('x')</script>",
+            "\"quoted\" & 'single' — ünïcode <>",
+            "&&<<>>",
+            "trailing &",
+        ] {
+            let mut out = String::new();
+            write_escaped(&mut out, s).unwrap();
+            assert_eq!(out, crate::services::catalog::queries::escape(s), "{s}");
+        }
+    }
+
     #[test]
     fn every_template_file_is_embedded() {
         let base = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");

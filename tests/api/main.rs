@@ -32,5 +32,6 @@ mod web_account_security;
 mod web_account_shop;
 mod web_checkout;
 mod web_client;
+mod web_fresh;
 mod web_pages;
 mod web_shop;

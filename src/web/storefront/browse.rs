@@ -507,8 +507,9 @@ async fn category_page(
     Path(slug): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> PageResult {
-    let cats = queries::categories(&state)?;
-    let Some(cat) = cats.iter().find(|c| c.slug == slug) else {
+    let tree = crate::web::cache::category_tree(&state)?;
+    let cats = &tree.all;
+    let Some(cat) = tree.by_slug(&slug) else {
         return Err(Error::not_found("category").into());
     };
     let mut b = Browse::parse(raw.as_deref());
@@ -521,10 +522,9 @@ async fn category_page(
         r.sort = "popularity".into();
     }
     // The facet lists this category's children (its own node is the top of the tree).
-    r.categories = children_facets(&a, cat, &b, &cats);
-    r.breadcrumbs = ancestry(&cats, cat);
-    let id = cat.id;
-    r.category = cats.into_iter().find(|c| c.id == id);
+    r.categories = children_facets(&a, cat, &b, cats);
+    r.breadcrumbs = ancestry(cats, cat);
+    r.category = Some(crate::web::cache::copy_view(cat));
     render(&state, &page, "storefront/results.html", r)
 }
 
@@ -538,15 +538,7 @@ fn ancestry(
         if out.len() > cats.len() {
             break;
         }
-        out.push(queries::CategoryView {
-            id: p.id,
-            name: p.name.clone(),
-            slug: p.slug.clone(),
-            parent: p.parent,
-            path: p.path.clone(),
-            depth: p.depth,
-            product_count: p.product_count,
-        });
+        out.push(crate::web::cache::copy_view(p));
         cur = p.parent;
     }
     out.reverse();

@@ -12,6 +12,8 @@ mod product;
 mod seo;
 mod vendors;
 
+pub use browse::Card;
+
 use super::{Page, PageResult, render};
 use crate::app::AppState;
 use crate::services::catalog::queries::{self, ListQuery, SortParam};
@@ -100,9 +102,12 @@ async fn home(State(state): State<AppState>, page: Page) -> PageResult {
     .iter()
     .map(browse::Card::from)
     .collect();
-    let mut categories: Vec<_> = queries::categories(&state)?
-        .into_iter()
+    let tree = super::cache::category_tree(&state)?;
+    let mut categories: Vec<_> = tree
+        .all
+        .iter()
         .filter(|c| c.depth == 0 && c.product_count > 0)
+        .map(super::cache::copy_view)
         .collect();
     categories.sort_by_key(|c| std::cmp::Reverse(c.product_count));
     categories.truncate(8);

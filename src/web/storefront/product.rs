@@ -3,14 +3,14 @@
 //! the choice changes), stock, the vendor, breadcrumbs, related products, SEO data
 //! (OpenGraph, JSON-LD Product), and the "back in stock" sign-up when sold out.
 
-use super::blocking;
 use super::browse::Card;
 use crate::app::AppState;
 use crate::error::Error;
 use crate::log::event::Event;
 use crate::money::Money;
 use crate::services::catalog::back_in_stock;
-use crate::services::catalog::queries::{self, ImageView, ListQuery, ProductView};
+use crate::services::catalog::queries::{self, ImageView, ProductView};
+use crate::web::cache;
 use crate::web::i18n::money;
 use crate::web::{CsrfForm, Flash, Page, PageResult, WebError, redirect, render, urlencode};
 use axum::Router;
@@ -182,10 +182,10 @@ async fn product_ctx(
     let chosen = variants.get(pick);
     let mut breadcrumbs = Vec::new();
     if let Some(c) = &product.category {
-        let cats = queries::categories(state)?;
+        let tree = cache::category_tree(state)?;
         // The path is the slugs from the root: /home/kitchen/knives.
         for s in c.path.split('/').filter(|s| !s.is_empty()) {
-            if let Some(cv) = cats.iter().find(|x| x.slug == s) {
+            if let Some(cv) = tree.by_slug(s) {
                 breadcrumbs.push(Crumb {
                     name: cv.name.clone(),
                     slug: cv.slug.clone(),
@@ -194,26 +194,13 @@ async fn product_ctx(
         }
     }
     let related = match &product.category {
-        Some(c) => {
-            let (s, cat, own) = (state.clone(), c.id.to_string(), product.id);
-            blocking(move || {
-                queries::list(
-                    &s,
-                    ListQuery {
-                        category: Some(cat),
-                        limit: Some(7),
-                        ..Default::default()
-                    },
-                )
-            })
+        Some(c) => cache::related(state, c.id)
             .await?
-            .items
             .iter()
-            .filter(|p| p.id != own)
-            .take(6)
-            .map(Card::from)
-            .collect()
-        }
+            .filter(|(id, _)| *id != product.id)
+            .take(cache::RELATED_LEN - 1)
+            .map(|(_, card)| card.clone())
+            .collect(),
         None => Vec::new(),
     };
     let canonical_path = format!("/p/{}", product.slug);
