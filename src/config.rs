@@ -102,6 +102,11 @@ pub struct LogConfig {
     pub retention_bytes: u64,
     /// How often the retention sweep runs.
     pub retention_interval_secs: u64,
+    /// Past this size a topic's in-memory table is written out to disk; bounds the
+    /// memory the log holds (and replays from its journal at start).
+    pub memtable_mib: u64,
+    /// Block cache for reading the log back (consumers, `souk log tail`).
+    pub cache_mib: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -958,6 +963,8 @@ impl Default for LogConfig {
             retention_hours: 7 * 24,
             retention_bytes: 1 << 30,
             retention_interval_secs: 300,
+            memtable_mib: 8,
+            cache_mib: 16,
         }
     }
 }
@@ -1093,6 +1100,12 @@ impl Config {
                 "log.retention_interval_secs",
                 "must be at least 1",
             ));
+        }
+        if !(1..=1024).contains(&self.log.memtable_mib) {
+            return Err(key_error("log.memtable_mib", "must be 1 to 1024"));
+        }
+        if self.log.cache_mib == 0 {
+            return Err(key_error("log.cache_mib", "must be at least 1"));
         }
         if self.store.group_commit_max == 0 {
             return Err(key_error("store.group_commit_max", "must be at least 1"));

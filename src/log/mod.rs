@@ -32,6 +32,9 @@ pub use consumer::Consumer;
 
 const META_KEYSPACE: &str = "meta";
 const RELAY_KEY: &str = "relay";
+/// fjall's journal limit (its smallest allowed): past it, the oldest in-memory tables
+/// are written out, which bounds both memory and the replay at start.
+const JOURNAL_MAX: u64 = 64 << 20;
 
 /// FNV-1a, 64-bit. The partition function of every topic: it must never change, or an
 /// aggregate's events would move to another partition and lose their order.
@@ -182,6 +185,12 @@ fn to_record(partition: u16, offset: u64, json: &[u8]) -> Result<LogRecord> {
     })
 }
 
+/// Options for the keyspaces this log creates (fjall keeps an existing keyspace's own).
+fn keyspace_options(config: &LogConfig) -> impl Fn() -> KeyspaceCreateOptions + Copy {
+    let memtable = config.memtable_mib << 20;
+    move || KeyspaceCreateOptions::default().max_memtable_size(memtable)
+}
+
 fn topic_meta_key(topic: &str) -> String {
     format!("topic:{topic}")
 }
@@ -215,14 +224,19 @@ impl EventLog {
     /// the partition count of topics created from now on, and the retention limits;
     /// `clock` stamps append times, which age retention compares against.
     pub fn open(dir: &Path, config: &LogConfig, clock: Clock) -> Result<EventLog> {
-        let db = Database::builder(dir).open().map_err(|e| match e {
+        let db = Database::builder(dir)
+            .cache_size(config.cache_mib << 20)
+            .max_journaling_size(JOURNAL_MAX)
+            .open()
+            .map_err(|e| match e {
             fjall::Error::Locked => Error::Storage(format!(
                 "{} is in use by another souk process (stop it first)",
                 dir.display()
             )),
             e => Error::Storage(format!("{}: {e}", dir.display())),
         })?;
-        let meta = db.keyspace(META_KEYSPACE, KeyspaceCreateOptions::default)?;
+        let options = keyspace_options(config);
+        let meta = db.keyspace(META_KEYSPACE, options)?;
         let mut topics = BTreeMap::new();
         for item in meta.prefix("topic:") {
             let (k, v) = item.into_inner()?;
@@ -238,10 +252,7 @@ impl EventLog {
                     info.name
                 )));
             }
-            let keyspace = db.keyspace(
-                &format!("topic.{}", info.name),
-                KeyspaceCreateOptions::default,
-            )?;
+            let keyspace = db.keyspace(&format!("topic.{}", info.name), options)?;
             if info.partitions.len() != usize::from(config.partitions) {
                 tracing::info!(
                     topic = %info.name,
@@ -388,7 +399,10 @@ impl EventLog {
         let keyspace = self
             .inner
             .db
-            .keyspace(&format!("topic.{name}"), KeyspaceCreateOptions::default)?;
+            .keyspace(
+                &format!("topic.{name}"),
+                keyspace_options(&self.inner.config),
+            )?;
         Ok(Topic {
             keyspace,
             info: TopicInfo {
