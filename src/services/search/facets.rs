@@ -43,7 +43,8 @@ pub fn bucket(bounds: &[i64], price: i64) -> usize {
 }
 
 pub struct SegmentFacets {
-    columns: [Option<(StrColumn, HashMap<u64, u64>)>; 4],
+    /// Per column: hits per term ordinal (dense; names are looked up once, at harvest).
+    columns: [Option<(StrColumn, Vec<u32>)>; 4],
     price: Option<(Column<i64>, Vec<u64>)>,
     bounds: Vec<i64>,
 }
@@ -52,11 +53,14 @@ fn str_column(
     reader: &SegmentReader,
     name: &str,
     on: bool,
-) -> tantivy::Result<Option<(StrColumn, HashMap<u64, u64>)>> {
+) -> tantivy::Result<Option<(StrColumn, Vec<u32>)>> {
     if !on {
         return Ok(None);
     }
-    Ok(reader.fast_fields().str(name)?.map(|c| (c, HashMap::new())))
+    Ok(reader.fast_fields().str(name)?.map(|c| {
+        let n = c.num_terms();
+        (c, vec![0; n])
+    }))
 }
 
 impl Collector for FacetCollector {
@@ -125,7 +129,9 @@ impl SegmentCollector for SegmentFacets {
     fn collect(&mut self, doc: DocId, _: Score) {
         for (col, counts) in self.columns.iter_mut().flatten() {
             for ord in col.term_ords(doc) {
-                *counts.entry(ord).or_default() += 1;
+                if let Some(slot) = usize::try_from(ord).ok().and_then(|o| counts.get_mut(o)) {
+                    *slot += 1;
+                }
             }
         }
         if let Some((col, buckets)) = &mut self.price {
@@ -143,10 +149,13 @@ impl SegmentCollector for SegmentFacets {
             let mut out = HashMap::new();
             if let Some((col, counts)) = c {
                 let mut s = String::new();
-                for (ord, n) in counts {
+                for (ord, n) in counts.into_iter().enumerate() {
+                    if n == 0 {
+                        continue;
+                    }
                     s.clear();
-                    if col.ord_to_str(ord, &mut s).unwrap_or(false) {
-                        out.insert(s.clone(), n);
+                    if col.ord_to_str(ord as u64, &mut s).unwrap_or(false) {
+                        out.insert(s.clone(), u64::from(n));
                     }
                 }
             }

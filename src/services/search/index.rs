@@ -212,6 +212,10 @@ pub struct Live {
     pub reader: IndexReader,
     pub fields: Fields,
     pub dir: PathBuf,
+    /// The searchable words per segment, read once per segment (see `vocab`).
+    pub vocab: super::vocab::Vocabulary,
+    /// Recent answers of this index (see `cache`).
+    pub answers: super::cache::AnswerCache,
 }
 
 impl Live {
@@ -258,6 +262,8 @@ impl Live {
             reader,
             fields,
             dir: dir.to_path_buf(),
+            vocab: super::vocab::Vocabulary::default(),
+            answers: super::cache::AnswerCache::default(),
         })
     }
 

@@ -4,6 +4,7 @@
 
 pub mod analytics;
 pub mod api;
+pub mod cache;
 pub mod consumer;
 pub mod facets;
 pub mod index;
@@ -12,6 +13,7 @@ pub mod query;
 pub mod request;
 pub mod suggest;
 pub mod trending;
+pub mod vocab;
 
 use crate::app::AppState;
 use crate::config::{Config, SearchConfig};
@@ -388,8 +390,33 @@ pub fn search(
     affinity: &request::Affinity,
 ) -> Result<SearchAnswer> {
     let live = state.search.live()?;
+    run_cached(state, &live, req, affinity)
+}
+
+/// Runs a request on `live`, reusing the answer of the same request if neither the index
+/// nor the catalog has changed since (see `cache`).
+pub(crate) fn run_cached(
+    state: &AppState,
+    live: &Live,
+    req: &SearchRequest,
+    affinity: &request::Affinity,
+) -> Result<SearchAnswer> {
+    // Read before the searcher and the read transaction the answer comes from: a change
+    // after this point can only make the stored answer's stamp look older than it is.
+    let stamp = (
+        live.reader.searcher().generation().generation_id(),
+        state.store.generation(),
+    );
+    let key = cache::key(req, affinity);
+    if let Some(hit) = key.as_deref().and_then(|k| live.answers.get(stamp, k)) {
+        return Ok(hit);
+    }
     let rtx = state.store.read()?;
-    request::run(&state.search, &live, &rtx, req, affinity)
+    let answer = request::run(&state.search, live, &rtx, req, affinity)?;
+    if let Some(k) = key {
+        live.answers.put(stamp, k, &answer);
+    }
+    Ok(answer)
 }
 
 /// Who searched, for the telemetry: the signed-in user and the visitor's opaque session.

@@ -93,12 +93,13 @@ pub fn max_edits(word: &str) -> u8 {
 /// Edit distance with adjacent transpositions (optimal string alignment), giving up past
 /// `max` so that scanning a vocabulary stays cheap. `None` means "more than `max`".
 pub fn distance(a: &str, b: &str, max: u8) -> Option<u8> {
-    let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
     let max = usize::from(max);
-    if a.len().abs_diff(b.len()) > max {
+    // Most vocabulary words differ too much in length: refused before any allocation.
+    if a.chars().count().abs_diff(b.chars().count()) > max {
         return None;
     }
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
     let w = b.len() + 1;
     let mut d = vec![0usize; (a.len() + 1) * w];
     for (j, cell) in d.iter_mut().enumerate().take(w) {
@@ -187,7 +188,7 @@ pub fn expand<'a>(
             // tried one character shorter and longer too.
             let n = word.chars().count();
             let best = (n.saturating_sub(1)..=n + 1)
-                .filter_map(|len| typo_match(word, &c.chars().take(len).collect::<String>()))
+                .filter_map(|len| typo_match(word, head(c, len)))
                 .min();
             if let Some(edits) = best {
                 out.push((
@@ -207,6 +208,14 @@ pub fn expand<'a>(
     out.into_iter().map(|(_, e)| e).collect()
 }
 
+/// The first `chars` characters of `s` (all of it if shorter), without copying.
+fn head(s: &str, chars: usize) -> &str {
+    match s.char_indices().nth(chars) {
+        Some((i, _)) => s.get(..i).unwrap_or(s),
+        None => s,
+    }
+}
+
 /// The searchable text fields and their weight: the title counts most.
 pub fn weighted_fields(f: &Fields) -> [(Field, f32); 5] {
     [
@@ -223,6 +232,29 @@ pub fn word_query(f: &Fields, expansions: &[Expansion]) -> Box<dyn Query> {
     let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
     for e in expansions {
         for (field, boost) in weighted_fields(f) {
+            let q = TermQuery::new(
+                Term::from_field_text(field, &e.term),
+                IndexRecordOption::WithFreqs,
+            );
+            clauses.push((
+                Occur::Should,
+                Box::new(BoostQuery::new(Box::new(q), boost * e.weight)),
+            ));
+        }
+    }
+    Box::new(BooleanQuery::new(clauses))
+}
+
+/// As [`word_query`], each expansion only in the fields (bit set, in
+/// [`weighted_fields`] order) whose vocabulary holds it: a term absent from a field can
+/// match nothing there, so leaving it out changes no hit and no score.
+pub fn word_query_in(f: &Fields, expansions: &[(Expansion, u8)]) -> Box<dyn Query> {
+    let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+    for (e, mask) in expansions {
+        for (bit, (field, boost)) in weighted_fields(f).into_iter().enumerate() {
+            if mask & (1 << bit) == 0 {
+                continue;
+            }
             let q = TermQuery::new(
                 Term::from_field_text(field, &e.term),
                 IndexRecordOption::WithFreqs,
@@ -343,5 +375,9 @@ mod tests {
         assert_eq!(e[1].term, "bluetooth");
         let e = expand("bluto", true, ["bluetooth"].iter().copied());
         assert_eq!(e.len(), 2, "a typo inside the typed prefix still completes");
+        let e = expand("blüto", true, ["blüetooth", "blü"].iter().copied());
+        assert_eq!(e.len(), 2, "heads are cut on characters, not bytes");
+        assert_eq!(head("blüetooth", 3), "blü");
+        assert_eq!(head("ab", 5), "ab");
     }
 }

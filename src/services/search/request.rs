@@ -3,13 +3,14 @@
 //! It never writes anything and never decides visibility (the index holds only what sells).
 
 use super::facets::{FacetCollector, Wanted};
-use super::index::{self, Fields, HitView, Live};
+use super::index::{self, HitView, Live};
 use super::query::{self, Expansion};
+use super::vocab;
 use super::{FACETS, Hit, SearchAnswer, SearchState, Understood, UnderstoodWord};
 use crate::error::{Error, Result};
 use redb::ReadTransaction;
 use serde_json::{Map, Value, json};
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::ops::Bound;
 use tantivy::collector::{Collector, Count, TopDocs};
 use tantivy::query::{
@@ -240,62 +241,6 @@ impl SearchRequest {
     }
 }
 
-/// Indexed words that `word` may stand for: a slice of each searchable field's term
-/// dictionary (its first letter for typo candidates, its prefix for completions).
-pub fn vocabulary(
-    searcher: &Searcher,
-    f: &Fields,
-    word: &str,
-    prefix: bool,
-) -> Result<BTreeSet<String>> {
-    const SCAN_BUDGET: usize = 50_000;
-    let mut out = BTreeSet::new();
-    let (lo, hi): (Vec<u8>, Vec<u8>) = if query::max_edits(word) > 0 {
-        let Some(first) = word.chars().next() else {
-            return Ok(out);
-        };
-        let next = char::from_u32(first as u32 + 1).unwrap_or(char::MAX);
-        (
-            first.to_string().into_bytes(),
-            next.to_string().into_bytes(),
-        )
-    } else if prefix {
-        // No UTF-8 byte is 0xFF, so this bounds exactly the words starting with `word`.
-        let mut hi = word.as_bytes().to_vec();
-        hi.push(0xFF);
-        (word.as_bytes().to_vec(), hi)
-    } else {
-        let mut hi = word.as_bytes().to_vec();
-        hi.push(0);
-        (word.as_bytes().to_vec(), hi)
-    };
-    let mut scanned = 0;
-    for seg in searcher.segment_readers() {
-        for (field, _) in query::weighted_fields(f) {
-            let inv = seg.inverted_index(field).map_err(index::ts)?;
-            let mut stream = inv
-                .terms()
-                .range()
-                .ge(&lo)
-                .lt(&hi)
-                .into_stream()
-                .map_err(|e| Error::Storage(format!("search index: {e}")))?;
-            while stream.advance() {
-                scanned += 1;
-                if scanned > SCAN_BUDGET {
-                    return Ok(out);
-                }
-                if let Ok(s) = std::str::from_utf8(stream.key()) {
-                    if !out.contains(s) {
-                        out.insert(s.to_string());
-                    }
-                }
-            }
-        }
-    }
-    Ok(out)
-}
-
 fn term_q(t: Term) -> Box<dyn Query> {
     Box::new(TermQuery::new(t, IndexRecordOption::Basic))
 }
@@ -330,25 +275,33 @@ pub(crate) fn run(
         ..Understood::default()
     };
     let last = parsed.words.len().saturating_sub(1);
+    let segments = if parsed.words.is_empty() {
+        Vec::new()
+    } else {
+        live.vocab.segments(&searcher, &f)?
+    };
     for (i, w) in parsed.words.iter().enumerate() {
         let prefix = parsed.last_is_prefix && i == last;
-        let vocab = vocabulary(&searcher, &f, w, prefix)?;
-        let mut exp: Vec<Expansion> = query::expand(w, prefix, vocab.iter().map(String::as_str))
+        let cands = vocab::candidates(&segments, w, prefix);
+        let mut exp: Vec<(Expansion, u8)> = query::expand(w, prefix, cands.iter().map(|(t, _)| *t))
             .into_iter()
-            .filter(|e| vocab.contains(&e.term))
+            .filter_map(|e| vocab::fields_of(&cands, &e.term).map(|m| (e, m)))
             .collect();
         understood.words.push(UnderstoodWord {
             input: w.clone(),
-            matches: exp.iter().take(5).map(|e| e.term.clone()).collect(),
+            matches: exp.iter().take(5).map(|(e, _)| e.term.clone()).collect(),
         });
         if exp.is_empty() {
             // Nothing in the index resembles it: the word still has to match, so nothing does.
-            exp.push(Expansion {
-                term: w.clone(),
-                weight: 1.0,
-            });
+            exp.push((
+                Expansion {
+                    term: w.clone(),
+                    weight: 1.0,
+                },
+                u8::MAX,
+            ));
         }
-        clauses.push((Occur::Must, query::word_query(&f, &exp)));
+        clauses.push((Occur::Must, query::word_query_in(&f, &exp)));
     }
     for p in &parsed.phrases {
         clauses.push((Occur::Must, query::phrase_query(&f, p)));

@@ -55,8 +55,7 @@ pub fn suggestions(state: &AppState, q: &str) -> Result<Vec<Suggestion>> {
         personalize: false,
     };
     let live = search.live()?;
-    let rtx = state.store.read()?;
-    let answer = request::run(search, &live, &rtx, &req, &request::Affinity::default())?;
+    let answer = super::run_cached(state, &live, &req, &request::Affinity::default())?;
     let mut out: Vec<Suggestion> = search
         .analytics
         .suggest(q, MIN_QUERY_SEARCHES, MAX_QUERIES)
