@@ -21,6 +21,8 @@ use std::sync::{Arc, RwLock};
 
 /// How many categories' related-product lists are kept at once.
 const RELATED_CAPACITY: usize = 4096;
+/// How many guest product page contexts are kept at once.
+const PRODUCT_PAGE_CAPACITY: usize = 2048;
 /// Products a related list holds: six to show, one more in case the page's own is there.
 pub const RELATED_LEN: usize = 7;
 
@@ -28,6 +30,9 @@ pub const RELATED_LEN: usize = 7;
 pub struct ReadModels {
     tree: GenCache<(), CategoryTree>,
     related: GenCache<CategoryId, Vec<(ProductId, crate::web::storefront::Card)>>,
+    /// A guest's product page context by (slug, asked variant): nothing in it depends on
+    /// who the guest is.
+    pub(crate) product_pages: GenCache<(String, Option<String>), (ProductId, minijinja::Value)>,
 }
 
 impl Default for ReadModels {
@@ -35,6 +40,7 @@ impl Default for ReadModels {
         ReadModels {
             tree: GenCache::new(1),
             related: GenCache::new(RELATED_CAPACITY),
+            product_pages: GenCache::new(PRODUCT_PAGE_CAPACITY),
         }
     }
 }

@@ -255,7 +255,18 @@ pub fn render_html(
     template: &str,
     ctx: impl Serialize,
 ) -> std::result::Result<String, WebError> {
-    let ctx = Value::from_serialize(&ctx);
+    render_html_value(state, viewer, path, template, Value::from_serialize(&ctx))
+}
+
+/// As [`render_html`], for a context already made a template value (e.g. one kept in a
+/// cache between requests).
+pub fn render_html_value(
+    state: &AppState,
+    viewer: &Viewer,
+    path: &str,
+    template: &str,
+    ctx: Value,
+) -> std::result::Result<String, WebError> {
     match ctx.kind() {
         minijinja::value::ValueKind::Map => {}
         minijinja::value::ValueKind::None | minijinja::value::ValueKind::Undefined => {

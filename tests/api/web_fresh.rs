@@ -157,4 +157,13 @@ async fn related_products_follow_new_products_stock_and_removals_at_once() {
     m.product(&m.vendor_a, body).await;
     let got = b.get(&page).await;
     assert!(card(&got.body, "Hose").is_none());
+
+    // The page's own product: sold out (the sign-up form) until stock arrives, then the
+    // add-to-cart form on the very next page.
+    assert!(!got.body.contains("action=\"/cart/add\""), "sold out");
+    assert!(got.body.contains("/notify\""));
+    stock(&m, &m.vendor_a, main["id"].as_str().unwrap(), 3).await;
+    let got = b.get(&page).await;
+    got.assert_page("product page after its own stock arrived");
+    assert!(got.body.contains("action=\"/cart/add\""), "buyable now");
 }

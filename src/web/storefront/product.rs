@@ -12,10 +12,12 @@ use crate::services::catalog::back_in_stock;
 use crate::services::catalog::queries::{self, ImageView, ProductView};
 use crate::web::cache;
 use crate::web::i18n::money;
+use crate::web::render::render_html_value;
 use crate::web::{CsrfForm, Flash, Page, PageResult, WebError, redirect, render, urlencode};
 use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
+use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -233,14 +235,47 @@ async fn product_page(
     Path(slug): Path<String>,
     Query(q): Query<VariantQuery>,
 ) -> PageResult {
-    let ctx = product_ctx(&state, &page, &slug, q.variant.as_deref()).await?;
+    // A guest's page depends on the product alone (their email and draft access are
+    // empty), so its context is kept until the next write; signed-in viewers compute it.
+    let cacheable = page.principal().is_none()
+        && page.viewer.email.is_empty()
+        && q.variant.as_ref().is_none_or(|v| v.len() <= 64)
+        && slug.len() <= 256;
+    let (id, ctx) = if cacheable {
+        let at = cache::Generation::now(&state);
+        let key = (slug.clone(), q.variant.clone());
+        match state.web.reads.product_pages.get(at, &key) {
+            Some(hit) => (hit.0, hit.1.clone()),
+            None => {
+                let ctx = product_ctx(&state, &page, &slug, q.variant.as_deref()).await?;
+                let made = (ctx.product.id, minijinja::Value::from_serialize(&ctx));
+                let out = (made.0, made.1.clone());
+                state
+                    .web
+                    .reads
+                    .product_pages
+                    .put(at, key, std::sync::Arc::new(made));
+                out
+            }
+        }
+    } else {
+        let ctx = product_ctx(&state, &page, &slug, q.variant.as_deref()).await?;
+        (ctx.product.id, minijinja::Value::from_serialize(&ctx))
+    };
     state.telemetry.record(Event::ProductViewed {
-        product_id: ctx.product.id.to_string(),
+        product_id: id.to_string(),
         user_id: page.principal().map(|p| p.user_id.to_string()),
         session_id: Some(page.viewer.visitor.clone()),
         timestamp: state.clock.now(),
     });
-    render(&state, &page, "storefront/product.html", ctx)
+    render_html_value(
+        &state,
+        &page.viewer,
+        &page.path,
+        "storefront/product.html",
+        ctx,
+    )
+    .map(|h| axum::response::Html(h).into_response())
 }
 
 #[derive(Deserialize)]
