@@ -229,12 +229,12 @@ impl EventLog {
             .max_journaling_size(JOURNAL_MAX)
             .open()
             .map_err(|e| match e {
-            fjall::Error::Locked => Error::Storage(format!(
-                "{} is in use by another souk process (stop it first)",
-                dir.display()
-            )),
-            e => Error::Storage(format!("{}: {e}", dir.display())),
-        })?;
+                fjall::Error::Locked => Error::Storage(format!(
+                    "{} is in use by another souk process (stop it first)",
+                    dir.display()
+                )),
+                e => Error::Storage(format!("{}: {e}", dir.display())),
+            })?;
         let options = keyspace_options(config);
         let meta = db.keyspace(META_KEYSPACE, options)?;
         let mut topics = BTreeMap::new();
@@ -396,13 +396,10 @@ impl EventLog {
     /// batch that appends its first events, so a failed batch leaves at most an empty
     /// keyspace behind.
     fn create_topic(&self, name: &str) -> Result<Topic> {
-        let keyspace = self
-            .inner
-            .db
-            .keyspace(
-                &format!("topic.{name}"),
-                keyspace_options(&self.inner.config),
-            )?;
+        let keyspace = self.inner.db.keyspace(
+            &format!("topic.{name}"),
+            keyspace_options(&self.inner.config),
+        )?;
         Ok(Topic {
             keyspace,
             info: TopicInfo {
