@@ -114,6 +114,43 @@ pub struct Product {
     pub updated_at: OffsetDateTime,
 }
 
+/// What a listing needs of a stored product: the same record decoded without its
+/// description, variant options and timestamps, which lists never show (decoding them
+/// was most of a list's cost).
+#[derive(Debug, Deserialize)]
+pub struct ListedProduct {
+    pub id: ProductId,
+    pub vendor_id: VendorId,
+    pub title: String,
+    pub slug: String,
+    pub category_id: CategoryId,
+    #[serde(default)]
+    pub brand: Option<String>,
+    #[serde(default)]
+    pub attributes: BTreeMap<String, String>,
+    pub status: ProductStatus,
+    pub variants: Vec<ListedVariant>,
+    #[serde(default)]
+    pub images: Vec<ProductImage>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ListedVariant {
+    pub price: Money,
+    #[serde(default)]
+    pub compare_at_price: Option<Money>,
+}
+
+impl ListedProduct {
+    /// The lowest variant price, as [`Product::from_price`].
+    pub fn from_price(&self) -> Option<Money> {
+        self.variants
+            .iter()
+            .map(|v| v.price)
+            .min_by_key(|m| m.amount)
+    }
+}
+
 impl Product {
     /// The lowest variant price: what lists show and sort by.
     pub fn from_price(&self) -> Option<Money> {

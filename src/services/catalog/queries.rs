@@ -4,8 +4,8 @@
 
 use super::inventory;
 use super::model::{
-    Category, CategoryId, Inventory, Product, ProductId, ProductStatus, Variant, VariantId,
-    WarehouseId,
+    Category, CategoryId, Inventory, ListedProduct, Product, ProductId, ProductStatus, Variant,
+    VariantId, WarehouseId,
 };
 use super::store::{self, Sort};
 use crate::app::AppState;
@@ -390,7 +390,12 @@ struct Filters {
 }
 
 impl Filters {
-    fn keep(&self, p: &Product, rtx: &ReadTransaction, vendors: &mut Vendors<'_>) -> Result<bool> {
+    fn keep(
+        &self,
+        p: &ListedProduct,
+        rtx: &ReadTransaction,
+        vendors: &mut Vendors<'_>,
+    ) -> Result<bool> {
         if p.status != ProductStatus::Active {
             return Ok(false);
         }
@@ -519,7 +524,7 @@ pub fn list(state: &AppState, q: ListQuery) -> Result<ProductList> {
             }
             scanned += 1;
             last = Some(suffix.to_vec());
-            if let Some(p) = store::product(&rtx, id)?
+            if let Some(p) = store::listed_product(&rtx, id)?
                 && filters.keep(&p, &rtx, &mut vendors)?
             {
                 items.push(p);
@@ -528,19 +533,19 @@ pub fn list(state: &AppState, q: ListQuery) -> Result<ProductList> {
         },
     )?;
     let mut out = Vec::with_capacity(items.len());
-    for p in &items {
+    for p in items {
         let inv = inventory::inventory(&rtx, p.id)?;
         let cheapest = p.variants.iter().min_by_key(|v| v.price.amount);
         out.push(ProductSummary {
             id: p.id,
-            slug: p.slug.clone(),
-            title: p.title.clone(),
-            brand: p.brand.clone(),
             price: p.from_price(),
             compare_at_price: cheapest.and_then(|v| v.compare_at_price),
-            category_id: p.category_id,
             vendor: vendors.summary(p.vendor_id)?,
             image: p.images.first().map(image_view),
+            slug: p.slug,
+            title: p.title,
+            brand: p.brand,
+            category_id: p.category_id,
             in_stock: inv.total_available() > 0,
             status: p.status,
         });
@@ -548,7 +553,7 @@ pub fn list(state: &AppState, q: ListQuery) -> Result<ProductList> {
     let total = if q.include_total.unwrap_or(false) {
         let mut n = 0u64;
         store::scan_listing(&rtx, &scope, sort, None, lo, hi, |id, _| {
-            if let Some(p) = store::product(&rtx, id)?
+            if let Some(p) = store::listed_product(&rtx, id)?
                 && filters.keep(&p, &rtx, &mut vendors)?
             {
                 n += 1;

@@ -3,7 +3,7 @@
 //! the caller's transaction and keep the indexes consistent with the records; they never
 //! decide who may do what.
 
-use super::model::{Category, CategoryId, Product, ProductId, ProductStatus};
+use super::model::{Category, CategoryId, ListedProduct, Product, ProductId, ProductStatus};
 use crate::auth::{VendorId, kv};
 use crate::error::{Error, Result};
 use crate::store::tables::{
@@ -158,6 +158,11 @@ pub fn active_counts(rtx: &ReadTransaction) -> Result<HashMap<CategoryId, u64>> 
 // ---------- products ----------
 
 pub fn product(rtx: &ReadTransaction, id: ProductId) -> Result<Option<Product>> {
+    kv::read(rtx, PRODUCT_ID_TO_PRODUCT, &id.to_bytes())
+}
+
+/// A product as listings read it (see [`ListedProduct`]).
+pub fn listed_product(rtx: &ReadTransaction, id: ProductId) -> Result<Option<ListedProduct>> {
     kv::read(rtx, PRODUCT_ID_TO_PRODUCT, &id.to_bytes())
 }
 
