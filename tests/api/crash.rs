@@ -2,60 +2,22 @@
 //! random moments over several rounds, then a restart. Every acknowledged write must be
 //! there, and every event must be in the log exactly once with dense, ordered offsets.
 
-use crate::helpers::client_trusting;
+use crate::process::{self, client, stop};
 use rand::Rng;
 use std::collections::{BTreeMap, HashMap};
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-const BIN: &str = env!("CARGO_BIN_EXE_souk");
 const PASSWORD: &str = "correct horse battery staple";
 
 fn souk(data: &Path) -> Command {
-    let mut cmd = Command::new(BIN);
-    cmd.arg("--data")
-        .arg(data)
-        // No config file from the working directory: defaults plus these overrides.
-        .arg("--config")
-        .arg(data.join("test-config.toml"))
-        .env("SOUK_HTTP__RATE_LIMIT__ENABLED", "false")
-        .env("SOUK_TELEMETRY__LEVEL", "warn");
-    // Light password hashing: this test is about durability, not argon2's cost.
-    cmd.env("SOUK_AUTH__ARGON2_MEMORY_KIB", "64")
-        .env("SOUK_AUTH__ARGON2_ITERATIONS", "1");
-    cmd
+    process::souk(data, &[])
 }
 
-/// Starts `souk serve` on a free port and returns the child and its base URL.
 fn start(data: &Path) -> (Child, String) {
-    let mut child = souk(data)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("souk starts");
-    let stdout = child.stdout.take().expect("stdout piped");
-    let mut lines = BufReader::new(stdout).lines();
-    let url = loop {
-        let line = lines
-            .next()
-            .expect("souk printed its address before exiting")
-            .expect("stdout readable");
-        if let Some(url) = line.strip_prefix("souk: listening on ") {
-            break url.trim().to_string();
-        }
-    };
-    // Keep draining stdout so the child never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    (child, url)
-}
-
-fn client(data: &Path) -> reqwest::Client {
-    let pem = std::fs::read(data.join("keys/tls-cert.pem")).expect("certificate written");
-    client_trusting(&pem, |b| b.timeout(Duration::from_secs(20)))
+    process::serve(souk(data))
 }
 
 async fn register(client: &reqwest::Client, url: &str, email: &str) -> Option<u16> {
@@ -169,14 +131,4 @@ async fn acknowledged_writes_and_their_events_survive_sigkill() {
             "partition {partition} offsets are not dense and ordered"
         );
     }
-}
-
-fn stop(mut child: Child) {
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let code = child.wait().unwrap();
-    assert!(code.success(), "souk exited with {code} after SIGTERM");
 }

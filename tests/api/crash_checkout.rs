@@ -8,66 +8,33 @@
 //! The process helpers mirror `crash.rs`'s (kept private there).
 
 use crate::helpers::client_trusting;
+use crate::process::{self, stop};
 use rand::Rng;
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-const BIN: &str = env!("CARGO_BIN_EXE_souk");
 const PASSWORD: &str = "correct horse battery staple";
 const STOCK: i64 = 1000;
 const BUYERS: usize = 24;
 const WRITERS: usize = 8;
 
+const ENV: &[(&str, &str)] = &[
+    ("SOUK_PAYMENTS__TEST_GATEWAY", "true"),
+    ("SOUK_PAYMENTS__FRAUD__ENABLED", "false"),
+];
+
 fn souk(data: &Path) -> Command {
-    let mut cmd = Command::new(BIN);
-    cmd.arg("--data")
-        .arg(data)
-        .arg("--config")
-        .arg(data.join("test-config.toml"))
-        .env("SOUK_HTTP__RATE_LIMIT__ENABLED", "false")
-        .env("SOUK_TELEMETRY__LEVEL", "warn")
-        .env("SOUK_AUTH__ARGON2_MEMORY_KIB", "64")
-        .env("SOUK_AUTH__ARGON2_ITERATIONS", "1")
-        .env("SOUK_PAYMENTS__TEST_GATEWAY", "true")
-        .env("SOUK_PAYMENTS__FRAUD__ENABLED", "false");
-    cmd
+    process::souk(data, ENV)
 }
 
 fn start(data: &Path) -> (Child, String) {
-    let mut child = souk(data)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("souk starts");
-    let stdout = child.stdout.take().expect("stdout piped");
-    let mut lines = BufReader::new(stdout).lines();
-    let url = loop {
-        let line = lines
-            .next()
-            .expect("souk printed its address before exiting")
-            .expect("stdout readable");
-        if let Some(url) = line.strip_prefix("souk: listening on ") {
-            break url.trim().to_string();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    (child, url)
-}
-
-fn stop(mut child: Child) {
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    assert!(child.wait().unwrap().success(), "souk failed after SIGTERM");
+    process::serve(souk(data))
 }
 
 #[derive(Clone)]

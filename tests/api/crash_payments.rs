@@ -6,68 +6,31 @@
 
 use crate::helpers::client_trusting;
 use crate::orders::Shop;
+use crate::process::{self, stop};
 use rand::Rng;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-const BIN: &str = env!("CARGO_BIN_EXE_souk");
 const OK_CARD: &str = "4242424242424242";
 
+const ENV: &[(&str, &str)] = &[
+    ("SOUK_PAYMENTS__TEST_GATEWAY", "true"),
+    // Hundreds of payments a minute from one address would trip the velocity rules;
+    // this test is about durability.
+    ("SOUK_PAYMENTS__FRAUD__ENABLED", "false"),
+];
+
 fn souk(data: &Path) -> Command {
-    let mut cmd = Command::new(BIN);
-    cmd.arg("--data")
-        .arg(data)
-        // No config file from the working directory: defaults plus these overrides.
-        .arg("--config")
-        .arg(data.join("test-config.toml"))
-        .env("SOUK_HTTP__RATE_LIMIT__ENABLED", "false")
-        .env("SOUK_TELEMETRY__LEVEL", "warn")
-        .env("SOUK_AUTH__ARGON2_MEMORY_KIB", "64")
-        .env("SOUK_AUTH__ARGON2_ITERATIONS", "1")
-        .env("SOUK_PAYMENTS__TEST_GATEWAY", "true")
-        // Hundreds of payments a minute from one address would trip the velocity rules;
-        // this test is about durability.
-        .env("SOUK_PAYMENTS__FRAUD__ENABLED", "false");
-    cmd
+    process::souk(data, ENV)
 }
 
-/// Starts `souk serve` on a free port; returns the child and its base URL.
 fn start(data: &Path) -> (Child, String) {
-    let mut child = souk(data)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("souk starts");
-    let stdout = child.stdout.take().expect("stdout piped");
-    let mut lines = BufReader::new(stdout).lines();
-    let url = loop {
-        let line = lines
-            .next()
-            .expect("souk printed its address before exiting")
-            .expect("stdout readable");
-        if let Some(url) = line.strip_prefix("souk: listening on ") {
-            break url.trim().to_string();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    (child, url)
-}
-
-fn stop(mut child: Child) {
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let code = child.wait().unwrap();
-    assert!(code.success(), "souk exited with {code} after SIGTERM");
+    process::serve(souk(data))
 }
 
 /// A payment the server acknowledged: who paid, its id and its journal entries.

@@ -2,56 +2,23 @@
 //! indexer works, souk is killed at random moments over several rounds, then restarted.
 //! The index must converge to the catalog: every active product exactly once.
 
-use crate::helpers::client_trusting;
+use crate::process::{self, client, stop};
 use rand::Rng;
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-const BIN: &str = env!("CARGO_BIN_EXE_souk");
 const PASSWORD: &str = "correct horse battery staple";
 
 fn souk(data: &Path) -> Command {
-    let mut cmd = Command::new(BIN);
-    cmd.arg("--data")
-        .arg(data)
-        .arg("--config")
-        .arg(data.join("test-config.toml"))
-        .env("SOUK_HTTP__RATE_LIMIT__ENABLED", "false")
-        .env("SOUK_TELEMETRY__LEVEL", "warn")
-        .env("SOUK_AUTH__ARGON2_MEMORY_KIB", "64")
-        .env("SOUK_AUTH__ARGON2_ITERATIONS", "1");
-    cmd
+    process::souk(data, &[])
 }
 
 fn start(data: &Path) -> (Child, String) {
-    let mut child = souk(data)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("souk starts");
-    let stdout = child.stdout.take().expect("stdout piped");
-    let mut lines = BufReader::new(stdout).lines();
-    let url = loop {
-        let line = lines
-            .next()
-            .expect("souk printed its address before exiting")
-            .expect("stdout readable");
-        if let Some(url) = line.strip_prefix("souk: listening on ") {
-            break url.trim().to_string();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    (child, url)
-}
-
-fn client(data: &Path) -> reqwest::Client {
-    let pem = std::fs::read(data.join("keys/tls-cert.pem")).expect("certificate written");
-    client_trusting(&pem, |b| b.timeout(Duration::from_secs(20)))
+    process::serve(souk(data))
 }
 
 async fn call(
@@ -129,16 +96,6 @@ async fn set_up(data: &Path) -> String {
     let category = v["id"].as_str().unwrap().to_string();
     stop(child);
     category
-}
-
-fn stop(mut child: Child) {
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let code = child.wait().unwrap();
-    assert!(code.success(), "souk exited with {code} after SIGTERM");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -19,6 +19,7 @@ mod orders_wallet;
 mod payments;
 mod payments_more;
 mod payments_property;
+mod process;
 mod search;
 mod search_analytics;
 mod users;
