@@ -46,17 +46,23 @@ impl Decayed {
     }
 
     /// The `n` highest scores as of `now` among keys seen within the horizon.
+    /// Linear in the keys held (up to `MAX_KEYS`): only the `n` winners are sorted and
+    /// copied, since a shop's long tail of one-off queries is most of them.
     pub fn top(&self, now: i64, n: usize) -> Vec<(String, f64)> {
-        let mut v: Vec<(String, f64)> = self
+        let order = |a: &(&str, f64), b: &(&str, f64)| b.1.total_cmp(&a.1).then(a.0.cmp(b.0));
+        let mut v: Vec<(&str, f64)> = self
             .entries
             .iter()
             .filter(|(_, (_, last))| now - *last <= self.horizon_secs)
-            .map(|(k, (s, last))| (k.clone(), s * self.factor(now - *last)))
+            .map(|(k, (s, last))| (k.as_str(), s * self.factor(now - *last)))
             .filter(|(_, s)| *s > 0.0)
             .collect();
-        v.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        if n > 0 && v.len() > n {
+            v.select_nth_unstable_by(n - 1, order);
+        }
         v.truncate(n);
-        v
+        v.sort_by(order);
+        v.into_iter().map(|(k, s)| (k.to_string(), s)).collect()
     }
 
     /// Drops keys outside the horizon; if still full, the faintest quarter.
@@ -209,6 +215,27 @@ mod tests {
         d.add("b", 2.0, 0);
         assert!((d.top(3_600, 10)[0].1 - 2.0).abs() < 1e-9);
         assert!(d.top(7 * 3_600 + 1, 10).is_empty(), "past the window");
+    }
+
+    #[test]
+    fn the_top_n_are_the_highest_scores_with_ties_by_key() {
+        let mut d = Decayed::new(3_600, 6 * 3_600);
+        for i in 0..500u32 {
+            // Many equal scores, so ties decide most places.
+            d.add(&format!("q{i:03}"), f64::from(i % 7), 0);
+        }
+        let mut all = d.top(0, usize::MAX);
+        assert_eq!(all.len(), 500 - 72, "zero scores are not trending");
+        for w in all.windows(2) {
+            assert!(w[0].1 > w[1].1 || (w[0].1 == w[1].1 && w[0].0 < w[1].0));
+        }
+        for n in [0, 1, 10, 71, 72, 73, 428, 1000] {
+            let mut expected = all.clone();
+            expected.truncate(n);
+            assert_eq!(d.top(0, n), expected, "n = {n}");
+        }
+        all.truncate(3);
+        assert_eq!(all[0].0, "q006");
     }
 
     #[test]
