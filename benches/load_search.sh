@@ -27,13 +27,7 @@ bench_build "cargo bench --quiet --bench catalog_demo --no-run"
 bench_workdir
 DATA="${DATA:-$WORK/data}"
 
-if [ -f "$DATA/souk.redb" ]; then
-    log "reusing the demo catalog in $DATA"
-else
-    log "generating the demo catalog in $DATA"
-    CATALOG_BENCH_DIR="$DATA" CATALOG_BENCH_PRODUCTS="$PRODUCTS" \
-        cargo bench --quiet --bench catalog_demo 2>/dev/null >&2
-fi
+bench_demo_data "$DATA" "$PRODUCTS"
 
 STARTED="$(date +%s.%N)"
 bench_start "$DATA"

@@ -58,19 +58,6 @@ impl CategoryTree {
     }
 }
 
-/// A copy of a category's view (the catalog's type is not `Clone`).
-pub fn copy_view(c: &CategoryView) -> CategoryView {
-    CategoryView {
-        id: c.id,
-        name: c.name.clone(),
-        slug: c.slug.clone(),
-        parent: c.parent,
-        path: c.path.clone(),
-        depth: c.depth,
-        product_count: c.product_count,
-    }
-}
-
 /// The category tree as of the newest write.
 pub fn category_tree(state: &AppState) -> Result<Arc<CategoryTree>> {
     state.web.reads.tree.get_or_try(state, (), || {

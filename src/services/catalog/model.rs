@@ -144,20 +144,19 @@ pub struct ListedVariant {
 impl ListedProduct {
     /// The lowest variant price, as [`Product::from_price`].
     pub fn from_price(&self) -> Option<Money> {
-        self.variants
-            .iter()
-            .map(|v| v.price)
-            .min_by_key(|m| m.amount)
+        lowest(self.variants.iter().map(|v| v.price))
     }
+}
+
+/// The lowest of some prices: what lists show and sort by.
+fn lowest(prices: impl Iterator<Item = Money>) -> Option<Money> {
+    prices.min_by_key(|m| m.amount)
 }
 
 impl Product {
     /// The lowest variant price: what lists show and sort by.
     pub fn from_price(&self) -> Option<Money> {
-        self.variants
-            .iter()
-            .map(|v| v.price)
-            .min_by_key(|m| m.amount)
+        lowest(self.variants.iter().map(|v| v.price))
     }
 
     pub fn variant(&self, id: VariantId) -> Option<&Variant> {

@@ -19,7 +19,7 @@ use redb::ReadTransaction;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct CategoryView {
     pub id: CategoryId,
     pub name: String,

@@ -227,27 +227,10 @@ pub fn weighted_fields(f: &Fields) -> [(Field, f32); 5] {
     ]
 }
 
-/// One word, expanded, as "any of these terms in any of these fields".
-pub fn word_query(f: &Fields, expansions: &[Expansion]) -> Box<dyn Query> {
-    let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-    for e in expansions {
-        for (field, boost) in weighted_fields(f) {
-            let q = TermQuery::new(
-                Term::from_field_text(field, &e.term),
-                IndexRecordOption::WithFreqs,
-            );
-            clauses.push((
-                Occur::Should,
-                Box::new(BoostQuery::new(Box::new(q), boost * e.weight)),
-            ));
-        }
-    }
-    Box::new(BooleanQuery::new(clauses))
-}
-
-/// As [`word_query`], each expansion only in the fields (bit set, in
-/// [`weighted_fields`] order) whose vocabulary holds it: a term absent from a field can
-/// match nothing there, so leaving it out changes no hit and no score.
+/// One word, expanded, as "any of these terms in any of these fields": each expansion
+/// only in the fields (bit set, in [`weighted_fields`] order) whose vocabulary holds it;
+/// a term absent from a field can match nothing there, so leaving it out changes no hit
+/// and no score.
 pub fn word_query_in(f: &Fields, expansions: &[(Expansion, u8)]) -> Box<dyn Query> {
     let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
     for (e, mask) in expansions {

@@ -524,7 +524,7 @@ async fn category_page(
     // The facet lists this category's children (its own node is the top of the tree).
     r.categories = children_facets(&a, cat, &b, cats);
     r.breadcrumbs = ancestry(cats, cat);
-    r.category = Some(crate::web::cache::copy_view(cat));
+    r.category = Some(cat.clone());
     render(&state, &page, "storefront/results.html", r)
 }
 
@@ -538,7 +538,7 @@ fn ancestry(
         if out.len() > cats.len() {
             break;
         }
-        out.push(crate::web::cache::copy_view(p));
+        out.push(p.clone());
         cur = p.parent;
     }
     out.reverse();

@@ -107,7 +107,7 @@ async fn home(State(state): State<AppState>, page: Page) -> PageResult {
         .all
         .iter()
         .filter(|c| c.depth == 0 && c.product_count > 0)
-        .map(super::cache::copy_view)
+        .cloned()
         .collect();
     categories.sort_by_key(|c| std::cmp::Reverse(c.product_count));
     categories.truncate(8);
