@@ -25,7 +25,7 @@ impl FieldError {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum Error {
     /// Absent, or not the caller's to see (we prefer 404 when existence would leak).
     #[error("{0} not found")]

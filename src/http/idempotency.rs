@@ -53,7 +53,7 @@ impl Drop for Claim<'_> {
     }
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 struct Stored {
     body_hash: String,
     status: u16,

@@ -44,8 +44,47 @@ impl Deref for Tx<'_> {
     }
 }
 
-type Reply = Box<dyn FnOnce(Result<()>) + Send>;
-type Job = Box<dyn FnOnce(&mut Tx<'_>) -> (bool, Reply) + Send>;
+/// A queued command: its closure (kept, so that it can run again if another command of
+/// its group forces the shared transaction to be rolled back), the result of its last run,
+/// and the caller waiting for both.
+trait Command: Send {
+    /// Runs the command in `tx`; true if it succeeded, so its writes are to be kept.
+    fn run(&mut self, tx: &mut Tx<'_>) -> bool;
+    /// Tells the caller the outcome: `commit` is the fate of the transaction that kept the
+    /// last run (`Ok` for a refused command, which kept nothing).
+    fn reply(self: Box<Self>, commit: Result<()>);
+}
+
+struct Queued<F, T> {
+    f: F,
+    result: Option<Result<T>>,
+    send: oneshot::Sender<Result<T>>,
+}
+
+impl<F, T> Command for Queued<F, T>
+where
+    T: Send,
+    F: FnOnce(&mut Tx<'_>) -> Result<T> + Clone + Send,
+{
+    fn run(&mut self, tx: &mut Tx<'_>) -> bool {
+        let result = (self.f.clone())(tx);
+        let ok = result.is_ok();
+        self.result = Some(result);
+        ok
+    }
+
+    fn reply(self: Box<Self>, commit: Result<()>) {
+        let result = match self.result {
+            Some(result) => commit.and(result),
+            None => commit.and(Err(Error::Internal(
+                "the store writer could not run the command".into(),
+            ))),
+        };
+        let _ = self.send.send(result);
+    }
+}
+
+type Job = Box<dyn Command>;
 
 enum Msg {
     Job(Job),
@@ -115,16 +154,13 @@ impl Store {
     pub async fn write<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&mut Tx<'_>) -> Result<T> + Send + 'static,
+        F: FnOnce(&mut Tx<'_>) -> Result<T> + Clone + Send + 'static,
     {
         let (send, recv) = oneshot::channel();
-        let job: Job = Box::new(move |tx| {
-            let result = f(tx);
-            let ok = result.is_ok();
-            let reply: Reply = Box::new(move |commit: Result<()>| {
-                let _ = send.send(commit.and(result));
-            });
-            (ok, reply)
+        let job: Job = Box::new(Queued {
+            f,
+            result: None,
+            send,
         });
         self.jobs
             .send(Msg::Job(job))
@@ -137,7 +173,7 @@ impl Store {
     pub fn write_blocking<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&mut Tx<'_>) -> Result<T> + Send + 'static,
+        F: FnOnce(&mut Tx<'_>) -> Result<T> + Clone + Send + 'static,
     {
         let rt = tokio::runtime::Builder::new_current_thread()
             .build()
@@ -192,9 +228,9 @@ fn next_outbox_seq(db: &Database) -> Result<u64> {
 }
 
 /// The one writer. Commands that queue up while a commit is in flight are committed
-/// together: each in its own non-durable transaction (so one failing command undoes only
-/// itself), then a single durable commit makes the whole group persistent with one fsync.
-/// Callers hear back only after that fsync.
+/// together, in one transaction with one fsync; callers hear back only after it. A command
+/// that fails has its writes undone by rolling the shared transaction back: the commands
+/// before it run again in a transaction of their own, and the group goes on after it.
 fn writer_loop(
     db: Arc<Database>,
     rx: mpsc::Receiver<Msg>,
@@ -222,50 +258,37 @@ fn writer_loop(
                 Err(_) => break,
             }
         }
-        let alone = group.len() == 1;
-        let mut replies: Vec<(Reply, bool)> = Vec::with_capacity(group.len());
-        let mut pending_durable = false;
-        for job in group {
-            let durability = if alone {
-                Durability::Immediate
-            } else {
-                Durability::None
-            };
-            match run_one(&db, job, durability, &mut next_seq) {
-                Ok((reply, true)) => {
-                    pending_durable |= !alone;
-                    replies.push((reply, true));
-                }
-                Ok((reply, false)) => replies.push((reply, false)),
-                Err((reply, e)) => {
-                    tracing::error!(error = %e, "store commit failed");
-                    reply(Err(e));
-                }
-            }
-        }
-        let mut flush = Ok(());
-        if pending_durable {
-            flush = make_durable(&db);
-        }
+        let mut writer = GroupWriter {
+            db: &db,
+            next_seq,
+            fates: (0..group.len()).map(|_| Fate::Pending).collect(),
+            unflushed: false,
+        };
+        writer.settle(&mut group, 0);
+        next_seq = writer.next_seq;
+        let flush = if writer.unflushed {
+            make_durable(&db)
+        } else {
+            Ok(())
+        };
         // The relay's watch moves before callers hear "ok", so a caller that waits for
         // the relay after its write never misses its own events.
         if flush.is_ok() {
             committed.send_replace(next_seq - 1);
         }
-        if replies.iter().any(|(_, wrote)| *wrote) {
+        if writer.fates.iter().any(|f| matches!(f, Fate::Committed)) {
             generation.fetch_add(1, Ordering::AcqRel);
         }
-        for (reply, ok) in replies {
-            if ok {
-                reply(
-                    flush
-                        .as_ref()
-                        .map(|_| ())
-                        .map_err(|e| Error::Storage(e.to_string())),
-                );
-            } else {
-                reply(Ok(()));
-            }
+        for (job, fate) in group.into_iter().zip(writer.fates) {
+            job.reply(match fate {
+                Fate::Committed => flush
+                    .as_ref()
+                    .map(|_| ())
+                    .map_err(|e| Error::Storage(e.to_string())),
+                Fate::Refused => Ok(()),
+                Fate::Failed(e) => Err(e),
+                Fate::Pending => Err(Error::Internal("the store writer lost a command".into())),
+            });
         }
     }
     drop(db);
@@ -274,57 +297,97 @@ fn writer_loop(
     }
 }
 
-/// Runs one command in its own transaction. Ok((reply, committed?)); Err when the commit
-/// itself failed.
-fn run_one(
-    db: &Database,
-    job: Job,
-    durability: Durability,
-    next_seq: &mut u64,
-) -> std::result::Result<(Reply, bool), (Reply, Error)> {
-    // If no transaction can be begun the job is dropped unrun, and its caller is told
-    // that the writer dropped the command.
-    let noop: fn() -> Reply = || Box::new(|_| {});
-    let mut wtx = match db.begin_write() {
-        Ok(w) => w,
-        Err(e) => return Err((noop(), Error::from(e))),
-    };
-    if let Err(e) = wtx.set_durability(durability) {
-        return Err((noop(), Error::Storage(e.to_string())));
-    }
-    let mut tx = Tx {
-        inner: &wtx,
-        events: Vec::new(),
-    };
-    let (ok, reply) = job(&mut tx);
-    let events = std::mem::take(&mut tx.events);
-    if !ok {
-        let _ = wtx.abort();
-        return Ok((reply, false));
-    }
-    let mut seq = *next_seq;
-    let written = (|| -> Result<()> {
-        if !events.is_empty() {
-            let mut outbox = wtx.open_table(OUTBOX_SEQ_TO_EVENT)?;
-            for ev in &events {
-                outbox.insert(seq, codec::encode(ev)?.as_slice())?;
-                seq += 1;
+/// What became of one command of a group.
+enum Fate {
+    Pending,
+    /// Its writes are committed (durable once the group's flush succeeds).
+    Committed,
+    /// It returned an error; nothing it did is kept.
+    Refused,
+    /// Its transaction could not be begun or committed.
+    Failed(Error),
+}
+
+/// Commits one group of commands; see [`writer_loop`].
+struct GroupWriter<'a> {
+    db: &'a Database,
+    next_seq: u64,
+    /// One per command of the group.
+    fates: Vec<Fate>,
+    /// A commit without fsync happened since the last durable one.
+    unflushed: bool,
+}
+
+impl GroupWriter<'_> {
+    /// Commits `jobs` (the group's commands from index `first` on, in order), every one
+    /// that succeeds in one transaction where possible. A refusal rolls the transaction
+    /// back; the commands before the refused one are settled again on their own (they
+    /// succeed again: they see the same state), then the ones after it.
+    fn settle(&mut self, jobs: &mut [Job], first: usize) {
+        let mut start = 0;
+        while start < jobs.len() {
+            match self.attempt(&mut jobs[start..], first + start) {
+                Ok(None) => return,
+                Ok(Some(refused)) => {
+                    self.fates[first + start + refused] = Fate::Refused;
+                    if refused > 0 {
+                        self.settle(&mut jobs[start..start + refused], first + start);
+                    }
+                    start += refused + 1;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "store commit failed");
+                    for i in start..jobs.len() {
+                        self.fates[first + i] = Fate::Failed(Error::Storage(e.to_string()));
+                    }
+                    return;
+                }
             }
+        }
+    }
+
+    /// Runs all of `jobs` in one transaction and commits it: Ok(None). If one fails, the
+    /// transaction is rolled back and Ok(Some(its index)) returned. Durable (fsync) when it
+    /// reaches the group's last command; otherwise the group's flush makes it so.
+    fn attempt(&mut self, jobs: &mut [Job], first: usize) -> Result<Option<usize>> {
+        let wtx = self.db.begin_write()?;
+        let mut seq = self.next_seq;
+        for (i, job) in jobs.iter_mut().enumerate() {
+            let mut tx = Tx {
+                inner: &wtx,
+                events: Vec::new(),
+            };
+            if !job.run(&mut tx) {
+                let _ = wtx.abort();
+                return Ok(Some(i));
+            }
+            if !tx.events.is_empty() {
+                let mut outbox = wtx.open_table(OUTBOX_SEQ_TO_EVENT)?;
+                for ev in &tx.events {
+                    outbox.insert(seq, codec::encode(ev)?.as_slice())?;
+                    seq += 1;
+                }
+            }
+        }
+        if seq != self.next_seq {
             let mut meta = wtx.open_table(META)?;
             meta.insert(migrations::OUTBOX_NEXT_SEQ, codec::encode(&seq)?.as_slice())?;
         }
-        Ok(())
-    })();
-    if let Err(e) = written {
-        let _ = wtx.abort();
-        return Err((reply, e));
-    }
-    match wtx.commit() {
-        Ok(()) => {
-            *next_seq = seq;
-            Ok((reply, true))
+        let durable = first + jobs.len() == self.fates.len();
+        let mut wtx = wtx;
+        wtx.set_durability(if durable {
+            Durability::Immediate
+        } else {
+            Durability::None
+        })
+        .map_err(|e| Error::Storage(e.to_string()))?;
+        wtx.commit()?;
+        self.next_seq = seq;
+        self.unflushed = !durable;
+        for i in 0..jobs.len() {
+            self.fates[first + i] = Fate::Committed;
         }
-        Err(e) => Err((reply, Error::from(e))),
+        Ok(None)
     }
 }
 
@@ -387,6 +450,90 @@ mod tests {
         assert_eq!(t.len().unwrap(), 40);
         assert!(t.get(5).unwrap().is_none());
         assert_eq!(t.get(7).unwrap().unwrap().value(), 14);
+    }
+
+    /// A group in one transaction: every command reads the counter the ones before it
+    /// left and adds one; the refused ones write before refusing. Only what the others did
+    /// is kept, their events are numbered without gaps, and each saw the state it would
+    /// have seen alone.
+    #[test]
+    fn a_refusal_in_a_group_undoes_only_itself() {
+        use crate::log::event::Event;
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::create(dir.path().join("t.redb")).unwrap();
+        let refuse = [
+            false, true, false, false, true, true, false, false, false, true,
+        ];
+        let mut receivers = Vec::new();
+        let mut group: Vec<Job> = Vec::new();
+        for (i, &no) in refuse.iter().enumerate() {
+            let (send, recv) = oneshot::channel();
+            receivers.push(recv);
+            let f = move |tx: &mut Tx<'_>| -> Result<u64> {
+                let mut t = tx.open_table(T)?;
+                let next = t.get(0)?.map(|v| v.value()).unwrap_or(0) + 1;
+                t.insert(0, next)?;
+                t.insert(100 + i as u64, next)?;
+                drop(t);
+                let now = time::OffsetDateTime::UNIX_EPOCH;
+                let user_id = format!("u{i}");
+                tx.emit(Envelope::new(
+                    Event::UserDeleted {
+                        user_id,
+                        timestamp: now,
+                    },
+                    now,
+                ));
+                if no {
+                    return Err(Error::conflict("nope", "refused"));
+                }
+                Ok(next)
+            };
+            group.push(Box::new(Queued {
+                f,
+                result: None,
+                send,
+            }));
+        }
+        let mut writer = GroupWriter {
+            db: &db,
+            next_seq: 1,
+            fates: (0..group.len()).map(|_| Fate::Pending).collect(),
+            unflushed: false,
+        };
+        writer.settle(&mut group, 0);
+        assert!(
+            writer.unflushed,
+            "the last command was refused: the others still need the group's fsync"
+        );
+        assert_eq!(writer.next_seq, 7, "six events, one per command kept");
+        for (job, fate) in group.into_iter().zip(writer.fates) {
+            job.reply(match fate {
+                Fate::Committed | Fate::Refused => Ok(()),
+                _ => panic!("a command failed or was lost"),
+            });
+        }
+        let mut kept = Vec::new();
+        for (i, mut recv) in receivers.into_iter().enumerate() {
+            match recv.try_recv().unwrap() {
+                Ok(n) => kept.push((i as u64, n)),
+                Err(_) => assert!(refuse[i]),
+            }
+        }
+        assert_eq!(kept, vec![(0, 1), (2, 2), (3, 3), (6, 4), (7, 5), (8, 6)]);
+        let rtx = db.begin_read().unwrap();
+        let t = rtx.open_table(T).unwrap();
+        assert_eq!(t.get(0).unwrap().unwrap().value(), 6);
+        for (i, &no) in refuse.iter().enumerate() {
+            assert_eq!(t.get(100 + i as u64).unwrap().is_some(), !no, "command {i}");
+        }
+        let outbox = rtx.open_table(OUTBOX_SEQ_TO_EVENT).unwrap();
+        let keys: Vec<u64> = outbox
+            .iter()
+            .unwrap()
+            .map(|e| e.unwrap().0.value())
+            .collect();
+        assert_eq!(keys, (1..=6).collect::<Vec<_>>());
     }
 
     #[tokio::test]

@@ -170,6 +170,7 @@ pub async fn checkout(
 }
 
 /// Whose cart becomes an order, and who owns the order.
+#[derive(Clone)]
 pub(super) struct Placement {
     pub owner: CartOwner,
     pub user: UserId,

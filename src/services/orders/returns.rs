@@ -300,6 +300,7 @@ async fn vendor_step<F>(
 ) -> Result<Order>
 where
     F: FnOnce(&mut Tx<'_>, &mut Order, usize, usize, &str, OffsetDateTime) -> Result<()>
+        + Clone
         + Send
         + 'static,
 {

@@ -137,6 +137,7 @@ pub async fn initiate(
 /// A payment that needs no outside call (the wallet), prepared outside a transaction so
 /// that the caller can record it in its own: checkout places the order and pays it from
 /// the wallet in one transaction, so one commit (one fsync) answers the buyer.
+#[derive(Clone)]
 pub struct LocalPayment {
     ctx: Ctx,
     provider: Arc<dyn PaymentProvider>,

@@ -104,6 +104,7 @@ pub(super) fn validate_initiate(input: &InitiateInput, config: &Config) -> Resul
 }
 
 /// A card ready to charge: its token and what we keep of it.
+#[derive(Clone)]
 pub(super) struct CardPrep {
     pub(super) token: String,
     pub(super) summary: CardSummary,

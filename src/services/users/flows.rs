@@ -251,6 +251,7 @@ async fn open_session(
     })
 }
 
+#[derive(Clone)]
 enum MfaUse {
     Totp(u64),
     Recovery(String),
