@@ -151,6 +151,10 @@ impl Store {
     /// Runs `f` in a write transaction on the writer thread. If it returns `Ok`, its
     /// writes and events are committed durably (fsync) before this returns; if `Err`,
     /// nothing it did is kept. Never call it while holding another transaction.
+    ///
+    /// `f` may run more than once (a clone each time): when another command of its group
+    /// fails, the shared transaction is rolled back and `f` runs again in a fresh one. Only
+    /// the last run's result and writes count, so `f` must act only through `tx`.
     pub async fn write<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
