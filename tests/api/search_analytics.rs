@@ -369,3 +369,125 @@ async fn top(app: &crate::helpers::TestApp) -> Option<String> {
     let v = json(r).await;
     v["items"][0]["id"].as_str().map(str::to_string)
 }
+
+/// The suggestions for `q`: (kind, text) pairs, in order.
+async fn suggest(s: &Shop, q: &str) -> Vec<(String, String)> {
+    let r =
+        s.m.app
+            .get(&format!("/api/v1/search/suggestions?q={q}"))
+            .await;
+    assert_eq!(r.status(), StatusCode::OK, "{q}");
+    let v = json(r).await;
+    let items = v["items"].as_array().unwrap();
+    assert!(items.len() <= 10, "{v}");
+    items
+        .iter()
+        .map(|i| {
+            let kind = i["kind"].as_str().unwrap().to_string();
+            assert!(["query", "product", "category", "brand"].contains(&kind.as_str()));
+            assert!(!i["value"].as_str().unwrap().is_empty());
+            (kind, i["text"].as_str().unwrap().to_string())
+        })
+        .collect()
+}
+
+fn has(items: &[(String, String)], kind: &str, text: &str) -> bool {
+    items.iter().any(|(k, t)| k == kind && t == text)
+}
+
+#[tokio::test]
+async fn suggestions_follow_the_catalog_and_never_show_what_does_not_sell() {
+    let s = Shop::new().await;
+    // Typos, an unfinished word, brands and the category holding the matches.
+    let items = suggest(&s, "blutooth%20spe").await;
+    assert!(
+        has(&items, "product", "JBL Flip Bluetooth Speaker"),
+        "{items:?}"
+    );
+    assert!(has(&items, "product", "Beta Bluetooth Speaker Mini"));
+    assert!(!has(&items, "product", "Sony Bluetooth Headphones"));
+    assert!(has(&items, "category", "Audio"));
+    assert!(has(&items, "brand", "JBL"));
+    // A draft is never suggested.
+    let items = suggest(&s, "iph").await;
+    assert!(has(&items, "product", "Apple iPhone 15 Pro"));
+    assert!(
+        !items.iter().any(|(_, t)| t == "Hidden iPhone Case"),
+        "{items:?}"
+    );
+    assert!(suggest(&s, "zzyzx").await.is_empty());
+    assert!(suggest(&s, "%20%20").await.is_empty());
+
+    // A renamed product is suggested by its new title, an archived one no more.
+    let hose = s
+        .made
+        .iter()
+        .find(|p| p.title == "Garden Hose")
+        .unwrap()
+        .id
+        .clone();
+    let r =
+        s.m.send(
+            Method::PUT,
+            &format!("/api/v1/products/{hose}"),
+            &s.m.vendor_a,
+            Some(json!({"title": "Garden Watering Hose"})),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    eventually("the new title to be suggested", || async {
+        has(
+            &suggest(&s, "waterin").await,
+            "product",
+            "Garden Watering Hose",
+        )
+        .then_some(())
+    })
+    .await;
+    let r =
+        s.m.send(
+            Method::DELETE,
+            &format!("/api/v1/products/{hose}"),
+            &s.m.vendor_a,
+            None,
+        )
+        .await;
+    assert!(r.status().is_success());
+    eventually("the archived product to vanish", || async {
+        suggest(&s, "waterin").await.is_empty().then_some(())
+    })
+    .await;
+    let items = suggest(&s, "gard").await;
+    assert!(!items.iter().any(|(k, _)| k == "product"), "{items:?}");
+
+    // A suspended vendor's products vanish from suggestions, and with them their brand
+    // counts: JBL's speaker of vendor A stays.
+    let vid: souk::auth::VendorId = s.m.vendor_b_id.parse().unwrap();
+    let now = s.m.app.state.clock.now();
+    s.m.app
+        .state
+        .store
+        .write(move |tx| {
+            let mut v = souk::services::vendors::store::get_in(tx, vid)?.unwrap();
+            v.status = souk::services::vendors::model::VendorStatus::Suspended;
+            souk::services::vendors::store::put(tx, &v)?;
+            tx.emit(souk::log::event::Envelope::new(
+                Event::VendorSuspended {
+                    vendor_id: vid.to_string(),
+                    reason: "test".into(),
+                    timestamp: now,
+                },
+                now,
+            ));
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let items = eventually("the suspended vendor's product to vanish", || async {
+        let items = suggest(&s, "speaker").await;
+        (!has(&items, "product", "Beta Bluetooth Speaker Mini")).then_some(items)
+    })
+    .await;
+    assert!(has(&items, "product", "JBL Flip Bluetooth Speaker"));
+    assert!(has(&items, "product", "Bose Portable Speaker"));
+}

@@ -202,6 +202,11 @@ impl Analytics {
         }
     }
 
+    /// Past queries searched (with results) at least `min` times, with their counts.
+    pub fn popular_queries(&self, min: u64) -> Vec<(String, u64)> {
+        self.lock().popular.eligible(min)
+    }
+
     /// Popular past queries that the typed text leads to (see [`Popular::suggest`]).
     pub fn suggest(&self, typed: &str, min: u64, n: usize) -> Vec<String> {
         self.lock().popular.suggest(typed, min, n)

@@ -12,6 +12,8 @@ pub mod insights;
 pub mod query;
 pub mod request;
 pub mod suggest;
+pub mod suggest_index;
+pub mod suggest_queries;
 pub mod trending;
 pub mod vocab;
 
@@ -47,6 +49,10 @@ pub struct SearchState {
     affinity: Mutex<HashMap<crate::auth::UserId, Affinity>>,
     /// Search analytics, trending and popular queries, from the telemetry topic.
     pub analytics: analytics::Analytics,
+    /// What as-you-type suggestions read: words and documents per index segment, and
+    /// a recent snapshot of the popular queries.
+    pub(crate) suggest_index: suggest_index::SuggestIndex,
+    pub(crate) popular_queries: suggest_queries::PopularQueries,
 }
 
 /// A shopper's recent interests: (category path, brand), most recent last.
@@ -84,6 +90,8 @@ impl SearchState {
             popularity: Mutex::new(popularity),
             affinity: Mutex::new(HashMap::new()),
             analytics: analytics::Analytics::default(),
+            suggest_index: suggest_index::SuggestIndex::default(),
+            popular_queries: suggest_queries::PopularQueries::default(),
         }))
     }
 

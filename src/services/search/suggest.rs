@@ -1,20 +1,28 @@
 //! As-you-type suggestions: popular past queries, product titles, categories and brands
 //! that the typed text (typos and an unfinished last word allowed) leads to, at most ten,
-//! each with its kind. It reuses the search engine's matching and the analytics' query
-//! counts, and never reads anything the index lacks.
+//! each with its kind. Products, categories and brands come from the suggestion index
+//! (`suggest_index`: per-segment words and documents, no search run, no facet pass),
+//! popular queries from a recent snapshot of the analytics (`suggest_queries`). Only
+//! what the live index holds is suggested, so never an archived, draft or suspended
+//! vendor's product.
 
-use super::request::{self, SearchRequest, Sort};
-use super::{SearchState, facets::Wanted};
+use super::SearchState;
+use super::index;
+use super::query;
+use super::suggest_index::{self, CategoryNames};
 use crate::app::AppState;
 use crate::error::{Error, Result};
 use serde::Serialize;
-use serde_json::Value;
+use std::collections::{HashMap, HashSet};
 
 pub const MAX_SUGGESTIONS: usize = 10;
 /// Past queries suggested at most, and how many searches (that found something) a query
 /// needs before it is ever suggested to others.
 pub const MAX_QUERIES: usize = 3;
 pub const MIN_QUERY_SEARCHES: u64 = 3;
+/// Categories and brands suggested at most; products fill the rest.
+pub const MAX_CATEGORIES: usize = 3;
+pub const MAX_BRANDS: usize = 2;
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Suggestion {
@@ -36,29 +44,18 @@ pub fn suggestions(state: &AppState, q: &str) -> Result<Vec<Suggestion>> {
     if q.trim().is_empty() {
         return Ok(Vec::new());
     }
-    let req = SearchRequest {
-        q: q.to_string(),
-        category: None,
-        vendors: Vec::new(),
-        brands: Vec::new(),
-        price: (None, None),
-        in_stock: false,
-        attributes: Vec::new(),
-        sort: Sort::Relevance,
-        facets: Wanted {
-            category: true,
-            brand: true,
-            ..Wanted::default()
-        },
-        limit: 5,
-        offset: 0,
-        personalize: false,
-    };
     let live = search.live()?;
-    let answer = super::run_cached(state, &live, &req, &request::Affinity::default())?;
+    let searcher = live.reader.searcher();
+    let segments = search.suggest_index.segments(&searcher, &live.fields)?;
+    let parsed = query::parse(q, &mut index::analyzer());
+    let readers = searcher.segment_readers();
+    let alive = |seg: usize, doc| readers.get(seg).is_some_and(|r| !r.is_deleted(doc));
+    // Enough candidates that titles shared by several products still fill the list.
+    let found = suggest_index::find(&segments, alive, &parsed, 4 * MAX_SUGGESTIONS);
+
     let mut out: Vec<Suggestion> = search
-        .analytics
-        .suggest(q, MIN_QUERY_SEARCHES, MAX_QUERIES)
+        .popular_queries
+        .suggest(&search.analytics, q, MIN_QUERY_SEARCHES, MAX_QUERIES)
         .into_iter()
         .map(|text| Suggestion {
             kind: "query",
@@ -66,66 +63,120 @@ pub fn suggestions(state: &AppState, q: &str) -> Result<Vec<Suggestion>> {
             text,
         })
         .collect();
-    // Products fill what queries, categories (3) and brands (2) leave of the ten.
-    let products = MAX_SUGGESTIONS - out.len() - 5;
-    for hit in answer.items.iter().take(products) {
-        if !out.iter().any(|s| s.text == hit.view.title) {
+    let names = if found.categories.is_empty() {
+        Default::default()
+    } else {
+        search.suggest_index.categories(&state.store)?
+    };
+    let categories: Vec<Suggestion> = leaves(&found.categories, &names)
+        .into_iter()
+        .take(MAX_CATEGORIES)
+        .map(|(id, name)| Suggestion {
+            kind: "category",
+            text: name.to_string(),
+            value: id.to_string(),
+        })
+        .collect();
+    let brands: Vec<Suggestion> = found
+        .brands
+        .iter()
+        .take(MAX_BRANDS)
+        .map(|(b, _)| Suggestion {
+            kind: "brand",
+            text: b.clone(),
+            value: b.clone(),
+        })
+        .collect();
+    // Products fill what queries, categories and brands leave of the ten; a title shared
+    // by several products is shown once (the best ranked).
+    let room = MAX_SUGGESTIONS.saturating_sub(out.len() + categories.len() + brands.len());
+    let f = live.fields;
+    let mut products = 0;
+    for (_, seg, doc) in &found.products {
+        if products == room {
+            break;
+        }
+        let d: tantivy::TantivyDocument = searcher
+            .doc(tantivy::DocAddress::new(*seg, *doc))
+            .map_err(index::ts)?;
+        let text = |field| {
+            d.get_first(field)
+                .and_then(|v| tantivy::schema::Value::as_str(&v))
+                .map(str::to_string)
+        };
+        let (Some(title), Some(id)) = (text(f.title), text(f.id)) else {
+            continue;
+        };
+        if !out.iter().any(|s| s.text == title) {
             out.push(Suggestion {
                 kind: "product",
-                text: hit.view.title.clone(),
-                value: hit.view.id.clone(),
+                text: title,
+                value: id,
             });
+            products += 1;
         }
     }
-    // The most specific categories holding hits: leaves of the counted tree, busiest first.
-    let mut leaves = Vec::new();
-    if let Some(tree) = answer.facets.get("category") {
-        collect_leaves(tree, &mut leaves);
-    }
-    leaves.sort_by(|a, b| b.2.cmp(&a.2).then_with(|| a.0.cmp(&b.0)));
-    for (name, id, _) in leaves.into_iter().take(3) {
-        out.push(Suggestion {
-            kind: "category",
-            text: name,
-            value: id,
-        });
-    }
-    if let Some(Value::Array(brands)) = answer.facets.get("brand") {
-        for b in brands.iter().take(2) {
-            if let Some(name) = b.get("value").and_then(Value::as_str) {
-                out.push(Suggestion {
-                    kind: "brand",
-                    text: name.to_string(),
-                    value: name.to_string(),
-                });
-            }
-        }
-    }
+    out.extend(categories);
+    out.extend(brands);
     out.truncate(MAX_SUGGESTIONS);
     Ok(out)
 }
 
-fn collect_leaves(tree: &Value, out: &mut Vec<(String, String, u64)>) {
-    let Value::Array(nodes) = tree else { return };
-    for n in nodes {
-        let children = n.get("children");
-        let empty = children
-            .and_then(Value::as_array)
-            .is_none_or(|c| c.is_empty());
-        if empty {
-            out.push((
-                n.get("name")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_string(),
-                n.get("id")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_string(),
-                n.get("count").and_then(Value::as_u64).unwrap_or(0),
-            ));
-        } else if let Some(c) = children {
-            collect_leaves(c, out);
-        }
+/// The most specific categories holding matches (those none of whose subcategories
+/// hold any), busiest first, then by name: (id, name). Ids the catalog no longer has are
+/// left out.
+pub fn leaves<'a>(
+    counts: &'a HashMap<String, u64>,
+    names: &'a CategoryNames,
+) -> Vec<(&'a str, &'a str)> {
+    let parents: HashSet<&str> = counts
+        .keys()
+        .filter_map(|c| names.get(c).and_then(|(_, p)| p.as_deref()))
+        .collect();
+    let mut out: Vec<(&str, &str, u64)> = counts
+        .iter()
+        .filter(|(c, _)| !parents.contains(c.as_str()))
+        .filter_map(|(c, n)| {
+            names
+                .get(c)
+                .map(|(name, _)| (c.as_str(), name.as_str(), *n))
+        })
+        .collect();
+    out.sort_by(|a, b| {
+        b.2.cmp(&a.2)
+            .then_with(|| a.1.cmp(b.1))
+            .then_with(|| a.0.cmp(b.0))
+    });
+    out.into_iter().map(|(id, name, _)| (id, name)).collect()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn leaves_are_the_most_specific_counted_categories() {
+        let names: CategoryNames = [
+            ("e", "Electronics", None),
+            ("a", "Audio", Some("e")),
+            ("p", "Phones", Some("e")),
+            ("h", "Home", None),
+            ("k", "Kitchen", Some("h")),
+        ]
+        .into_iter()
+        .map(|(id, n, p)| (id.to_string(), (n.to_string(), p.map(str::to_string))))
+        .collect();
+        let counts: HashMap<String, u64> = [("e", 5), ("a", 3), ("p", 2), ("h", 2), ("gone", 9)]
+            .into_iter()
+            .map(|(c, n)| (c.to_string(), n))
+            .collect();
+        // Electronics has counted children; Home does not (its Kitchen holds nothing);
+        // a category the catalog no longer has is left out.
+        assert_eq!(
+            leaves(&counts, &names),
+            vec![("a", "Audio"), ("h", "Home"), ("p", "Phones")]
+        );
+        assert!(leaves(&HashMap::new(), &names).is_empty());
     }
 }

@@ -141,6 +141,15 @@ impl Popular {
         *self.counts.entry(q.to_string()).or_default() += 1;
     }
 
+    /// The queries searched (with results) at least `min` times, with their counts.
+    pub fn eligible(&self, min: u64) -> Vec<(String, u64)> {
+        self.counts
+            .iter()
+            .filter(|(_, c)| **c >= min)
+            .map(|(q, c)| (q.clone(), *c))
+            .collect()
+    }
+
     /// Up to `n` popular queries the typed text leads to, most searched first.
     pub fn suggest(&self, typed: &str, min: u64, n: usize) -> Vec<String> {
         let typed_words = words(typed);

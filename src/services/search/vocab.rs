@@ -40,6 +40,11 @@ impl SegmentWords {
         self.terms.get(a..b.max(a)).unwrap_or_default()
     }
 
+    /// Where `term` is in the sorted words, if it is one of them.
+    pub fn position(&self, term: &str) -> Option<usize> {
+        self.terms.binary_search_by(|(t, _)| (**t).cmp(term)).ok()
+    }
+
     pub fn len(&self) -> usize {
         self.terms.len()
     }

@@ -1,0 +1,233 @@
+//! Unit tests of the suggestion index's matching (`find`) on hand-built segments.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use super::*;
+
+/// A product: title, brand, category path (ids), boost.
+type Doc<'a> = (&'a str, Option<&'a str>, &'a [&'a str], f32);
+
+/// A segment of `docs`, words split as the index's analyzer does; category ids double
+/// as their names' words.
+fn segment(docs: &[Doc<'_>]) -> Arc<SegmentEntries> {
+    let mut p = Parts::default();
+    let mut an = index::analyzer();
+    let split = |s: &str, an: &mut tantivy::tokenizer::TextAnalyzer| {
+        let mut out = Vec::new();
+        let mut ts = an.token_stream(s);
+        ts.process(&mut |t| out.push(t.text.clone()));
+        out
+    };
+    for (d, (title, brand, cats, boost)) in docs.iter().enumerate() {
+        let d = d as DocId;
+        for w in split(title, &mut an) {
+            p.add(&w, IN_TITLE, [d]);
+        }
+        let mut b_ord = None;
+        if let Some(b) = brand {
+            for w in split(b, &mut an) {
+                p.add(&w, IN_BRAND, [d]);
+            }
+            let b: Box<str> = Box::from(*b);
+            b_ord = Some(match p.brands.iter().position(|x| *x == b) {
+                Some(i) => i as u32,
+                None => {
+                    p.brands.push(b);
+                    p.brands.len() as u32 - 1
+                }
+            });
+        }
+        let mut c_ords = Vec::new();
+        for c in *cats {
+            p.add(c, IN_CATEGORY, [d]);
+            let c: Box<str> = Box::from(*c);
+            c_ords.push(match p.cats.iter().position(|x| *x == c) {
+                Some(i) => i as u32,
+                None => {
+                    p.cats.push(c);
+                    p.cats.len() as u32 - 1
+                }
+            });
+        }
+        p.docs.push((*boost, b_ord, c_ords));
+    }
+    Arc::new(SegmentEntries::from_parts(p))
+}
+
+fn parsed(q: &str) -> Parsed {
+    query::parse(q, &mut index::analyzer())
+}
+
+/// Titles of the products found for `q` (all alive), best first.
+fn titles(segs: &[(Arc<SegmentEntries>, &[Doc<'_>])], q: &str) -> Vec<String> {
+    let entries: Vec<Arc<SegmentEntries>> = segs.iter().map(|(e, _)| e.clone()).collect();
+    find(&entries, |_, _| true, &parsed(q), 10)
+        .products
+        .iter()
+        .map(|(_, s, d)| segs[*s as usize].1[*d as usize].0.to_string())
+        .collect()
+}
+
+const SHOP: &[Doc<'static>] = &[
+    (
+        "Bose Portable Speaker",
+        Some("Bose"),
+        &["electronics", "audio"],
+        1.0,
+    ),
+    (
+        "JBL Flip Bluetooth Speaker",
+        Some("JBL"),
+        &["electronics", "audio"],
+        1.0,
+    ),
+    (
+        "Sony Bluetooth Headphones",
+        Some("Sony"),
+        &["electronics", "audio"],
+        1.0,
+    ),
+    (
+        "Apple iPhone 15 Pro",
+        Some("Apple"),
+        &["electronics", "phones"],
+        1.0,
+    ),
+    ("Chef Knife", Some("Acme"), &["kitchen"], 1.0),
+    ("Speaker Stand", None, &["furniture"], 1.0),
+];
+
+#[test]
+fn typed_words_match_titles_with_typos_and_the_last_as_a_prefix() {
+    let segs = [(segment(SHOP), SHOP)];
+    let t = titles(&segs, "speak");
+    assert_eq!(t.len(), 3);
+    assert!(t.contains(&"Bose Portable Speaker".to_string()));
+    assert_eq!(
+        titles(&segs, "blutooth speker"),
+        vec!["JBL Flip Bluetooth Speaker"],
+        "every word must match, typos allowed"
+    );
+    assert_eq!(titles(&segs, "iphnoe"), vec!["Apple iPhone 15 Pro"]);
+    assert_eq!(
+        titles(&segs, "bluetooth head"),
+        vec!["Sony Bluetooth Headphones"]
+    );
+    assert!(
+        titles(&segs, "head ").is_empty(),
+        "a finished short word is not a prefix"
+    );
+    assert!(titles(&segs, "zebra").is_empty());
+    assert!(titles(&segs, "speaker zebra").is_empty());
+    assert_eq!(
+        titles(&segs, "speaker -bose -stand"),
+        vec!["JBL Flip Bluetooth Speaker"],
+        "exclusions"
+    );
+}
+
+#[test]
+fn title_matches_rank_first_then_boost() {
+    // "audio" is only a category word; "kitchen" a category, and "Kitchen Knife" a title.
+    let docs: &[Doc<'_>] = &[
+        ("Chef Knife", None, &["kitchen"], 1.5),
+        ("Kitchen Knife", None, &["kitchen"], 1.0),
+        ("Bread Knife", None, &["kitchen"], 1.2),
+    ];
+    let segs = [(segment(docs), docs)];
+    assert_eq!(
+        titles(&segs, "kitchen"),
+        vec!["Kitchen Knife", "Chef Knife", "Bread Knife"]
+    );
+    assert_eq!(
+        titles(&segs, "knife"),
+        vec!["Chef Knife", "Bread Knife", "Kitchen Knife"],
+        "equal matches: the boost decides"
+    );
+    let segs = [(segment(SHOP), SHOP)];
+    assert_eq!(titles(&segs, "audio").len(), 3, "category words match too");
+}
+
+#[test]
+fn deleted_documents_never_match_or_count() {
+    let seg = segment(SHOP);
+    // The JBL speaker (document 1) deleted.
+    let f = find(&[seg], |_, d| d != 1, &parsed("speaker"), 10);
+    let docs: Vec<DocId> = f.products.iter().map(|p| p.2).collect();
+    assert_eq!(docs.len(), 2);
+    assert!(!docs.contains(&1));
+    let brands: Vec<&str> = f.brands.iter().map(|(b, _)| b.as_str()).collect();
+    assert_eq!(brands, vec!["Bose"], "JBL had only the deleted speaker");
+    assert_eq!(f.categories.get("audio"), Some(&1));
+    assert_eq!(f.categories.get("furniture"), Some(&1));
+}
+
+#[test]
+fn brands_and_categories_are_counted_over_all_matches_across_segments() {
+    let a: &[Doc<'_>] = &[
+        ("Blue Mug", Some("Acme"), &["home", "kitchen"], 1.0),
+        ("Blue Cup", Some("Acme"), &["home", "kitchen"], 1.0),
+    ];
+    let b: &[Doc<'_>] = &[
+        ("Blue Mug", Some("Zed"), &["home", "kitchen"], 1.0),
+        ("Blue Lamp", Some("Zed"), &["home", "lighting"], 1.0),
+        ("Blue Rug", Some("Zed"), &["home"], 1.0),
+        ("Red Mug", Some("Zed"), &["home", "kitchen"], 1.0),
+    ];
+    let segs = [segment(a), segment(b)];
+    let f = find(&segs, |_, _| true, &parsed("blue"), 2);
+    assert_eq!(f.products.len(), 2, "at most k products");
+    assert_eq!(
+        f.brands,
+        vec![("Zed".to_string(), 3), ("Acme".to_string(), 2)]
+    );
+    assert_eq!(f.categories.get("home"), Some(&5));
+    assert_eq!(f.categories.get("kitchen"), Some(&3));
+    assert_eq!(f.categories.get("lighting"), Some(&1));
+    // Products across segments: ties in score keep segment then document order.
+    let f = find(&segs, |_, _| true, &parsed("mug"), 10);
+    let at: Vec<(u32, DocId)> = f.products.iter().map(|p| (p.1, p.2)).collect();
+    assert_eq!(at, vec![(0, 0), (1, 0), (1, 3)]);
+}
+
+#[test]
+fn one_request_leaves_nothing_behind_for_the_next() {
+    // The per-thread scratch must be clean after every request, including after
+    // exclusions and partial matches.
+    let segs = [(segment(SHOP), SHOP)];
+    for _ in 0..3 {
+        assert_eq!(
+            titles(&segs, "bluetooth -sony"),
+            vec!["JBL Flip Bluetooth Speaker"]
+        );
+        assert_eq!(
+            titles(&segs, "sony bluetooth"),
+            vec!["Sony Bluetooth Headphones"]
+        );
+        assert_eq!(titles(&segs, "sony"), vec!["Sony Bluetooth Headphones"]);
+        assert_eq!(titles(&segs, "chef knife"), vec!["Chef Knife"]);
+    }
+    // A smaller segment after a larger one, and an empty one.
+    let small: &[Doc<'_>] = &[("Sony Radio", Some("Sony"), &["audio"], 1.0)];
+    let segs = [(segment(small), small)];
+    assert_eq!(titles(&segs, "sony"), vec!["Sony Radio"]);
+    let f = find(&[segment(&[])], |_, _| true, &parsed("sony"), 10);
+    assert!(f.products.is_empty() && f.brands.is_empty());
+}
+
+#[test]
+fn a_word_counts_once_per_document_at_its_best_weight() {
+    // "speakers" and "speaker" both complete "speak"; in one title they count once.
+    let docs: &[Doc<'_>] = &[
+        ("Speaker Speakers", None, &["audio"], 1.0),
+        ("Speaker", None, &["audio"], 1.0),
+    ];
+    let seg = segment(docs);
+    let f = find(&[seg], |_, _| true, &parsed("speak"), 10);
+    assert_eq!(f.products.len(), 2);
+    assert_eq!(f.categories.get("audio"), Some(&2));
+    let best = f.products.iter().map(|p| p.0).fold(0.0f32, f32::max);
+    assert!(
+        best <= 0.8 + 1e-6,
+        "one completion's weight, not two: {best}"
+    );
+}
