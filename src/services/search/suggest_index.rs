@@ -27,13 +27,18 @@ pub const IN_CATEGORY: u8 = 4;
 pub const ELSEWHERE: f32 = 0.5;
 /// Typed words looked at at most (the rest are ignored).
 pub const MAX_WORDS: usize = 16;
+/// Matches taken at most from each postings list of the last (largest) word: lists are
+/// ordered best boosted first, so the best products are always among them (as long as
+/// fewer are asked for), and brands and categories are counted over the best-ranked
+/// matches of a broad prefix rather than over all of them.
+pub const PER_LIST: usize = 200;
 
 /// One segment's suggestion data, immutable once built.
 #[derive(Debug, Default)]
 pub struct SegmentEntries {
     words: Arc<SegmentWords>,
     /// Per word (in `words` order): documents with it in the title, then documents with it
-    /// only in a brand or category name; each sorted.
+    /// only in a brand or category name; each best boosted first (then by document).
     title_starts: Vec<u32>,
     title_docs: Vec<DocId>,
     rest_starts: Vec<u32>,
@@ -84,6 +89,8 @@ impl SegmentEntries {
             rest_starts: vec![0],
             ..SegmentEntries::default()
         };
+        let boost = |d: &DocId| p.docs.get(*d as usize).map_or(0.0, |x| x.0);
+        let by_rank = |a: &DocId, b: &DocId| boost(b).total_cmp(&boost(a)).then(a.cmp(b));
         let mut pairs = Vec::with_capacity(words.len());
         for (w, (bits, mut title, mut rest)) in words {
             title.sort_unstable();
@@ -91,6 +98,8 @@ impl SegmentEntries {
             rest.sort_unstable();
             rest.dedup();
             rest.retain(|d| title.binary_search(d).is_err());
+            title.sort_unstable_by(by_rank);
+            rest.sort_unstable_by(by_rank);
             s.title_docs.extend(title);
             s.rest_docs.extend(rest);
             s.title_starts.push(s.title_docs.len() as u32);
@@ -318,7 +327,8 @@ const EXCLUDED: u8 = u8::MAX;
 
 /// The products (top `k`), brands and categories that every typed word leads to (the
 /// last one as a prefix if still being typed, typos as search allows them). `alive` says
-/// whether a segment's document is still searchable.
+/// whether a segment's document is still searchable. `k` should not exceed [`PER_LIST`].
+
 pub fn find(
     segments: &[Arc<SegmentEntries>],
     alive: impl Fn(usize, DocId) -> bool,
@@ -362,7 +372,7 @@ pub fn find(
             let mut cat_n = vec![0u64; seg.cats.len()];
             let mut on_match = |doc: DocId, score: f32| {
                 if !alive(ord, doc) {
-                    return;
+                    return false;
                 }
                 let i = doc as usize;
                 if let Some(n) = seg.brand.get(i).and_then(|b| brand_n.get_mut(*b as usize)) {
@@ -375,6 +385,7 @@ pub fn find(
                 }
                 let b = seg.boost.get(i).copied().unwrap_or(1.0);
                 products.push((score * b, ord as u32, doc));
+                true
             };
             match_segment(
                 &mut scratch,
@@ -415,14 +426,16 @@ pub fn find(
 }
 
 /// Calls `on_match(doc, score)` once for each document of `seg` holding an expansion of
-/// every typed word and no excluded word; the score sums, per word, the best weight of
-/// an expansion it holds (halved for one found outside the title).
+/// every typed word and no excluded word (at most [`PER_LIST`] per postings list of the
+/// last word); the score sums, per word, the best weight of an expansion it holds
+/// (halved for one found outside the title). `on_match` says whether the document
+/// counted (it is alive).
 fn match_segment(
     scratch: &mut Scratch,
     seg: &SegmentEntries,
     expanded: &[Vec<Expansion>],
     excluded: &[String],
-    on_match: &mut impl FnMut(DocId, f32),
+    on_match: &mut impl FnMut(DocId, f32) -> bool,
 ) {
     let n = seg.boost.len();
     if scratch.hits.len() < n {
@@ -471,8 +484,13 @@ fn match_segment(
     let words = lists.len();
     for (w, list) in lists.iter().enumerate() {
         let before = w as u8;
+        let last = w + 1 == words;
         for (weight, docs) in list {
+            let mut matched = 0;
             for &d in *docs {
+                if last && matched == PER_LIST {
+                    break;
+                }
                 let i = d as usize;
                 let (Some(h), Some(s)) = (hits.get_mut(i), score.get_mut(i)) else {
                     continue;
@@ -487,8 +505,8 @@ fn match_segment(
                 }
                 *h = before + 1;
                 *s += weight;
-                if w + 1 == words {
-                    on_match(d, *s);
+                if last && on_match(d, *s) {
+                    matched += 1;
                 }
             }
         }

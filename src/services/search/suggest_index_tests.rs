@@ -231,3 +231,50 @@ fn a_word_counts_once_per_document_at_its_best_weight() {
         "one completion's weight, not two: {best}"
     );
 }
+
+#[test]
+fn broad_prefixes_take_the_best_ranked_matches_of_each_word() {
+    // Many more matches than a list gives: the best boosted still come first, and the
+    // counts cover the best-ranked ones.
+    let n = PER_LIST * 3;
+    let titles: Vec<String> = (0..n).map(|i| format!("Wool Scarf {i}")).collect();
+    let brands = ["Common", "Rare"];
+    let docs: Vec<Doc<'_>> = titles
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let brand = if i < 10 { brands[1] } else { brands[0] };
+            // The last ten products rank best; "Rare" ones rank worst.
+            let boost = if i >= n - 10 {
+                2.0
+            } else if i < 10 {
+                0.5
+            } else {
+                1.0
+            };
+            (t.as_str(), Some(brand), &[][..], boost)
+        })
+        .collect();
+    let seg = segment(&docs);
+    let f = find(&[seg.clone()], |_, _| true, &parsed("woo"), 10);
+    let mut best: Vec<DocId> = f.products.iter().map(|p| p.2).collect();
+    best.sort_unstable();
+    let want: Vec<DocId> = ((n - 10) as DocId..n as DocId).collect();
+    assert_eq!(best, want);
+    assert_eq!(f.brands, vec![("Common".to_string(), PER_LIST as u64)]);
+    // A deleted best match does not use up the list: the next best comes in.
+    let f = find(
+        &[seg.clone()],
+        |_, d| d as usize != n - 1,
+        &parsed("woo"),
+        10,
+    );
+    assert!(!f.products.iter().any(|p| p.2 as usize == n - 1));
+    assert_eq!(f.brands[0].1, PER_LIST as u64);
+    // Narrowed by another word, a match ranked far past the first list is still found:
+    // "3" (finished) is the smaller word, so "scarf" is the one cut short.
+    let f = find(&[seg], |_, _| true, &parsed("scarf 3 "), 10);
+    let docs: Vec<DocId> = f.products.iter().map(|p| p.2).collect();
+    assert_eq!(docs, vec![3]);
+    assert_eq!(f.brands, vec![("Rare".to_string(), 1)]);
+}
