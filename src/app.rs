@@ -8,9 +8,20 @@ use crate::log::EventLog;
 use crate::store::Store;
 use std::sync::Arc;
 
-/// What every handler and worker shares. Cheap to clone.
+/// What every handler and worker shares: one `Arc`, so a clone (several per request, by
+/// the layers and extractors) is one atomic increment.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// The parts of [`AppState`].
+pub struct Shared {
     pub config: Arc<Config>,
     pub store: Store,
     pub clock: Clock,
@@ -60,7 +71,7 @@ impl App {
         let web = crate::web::WebState::new(&config)?;
         let telemetry = crate::telemetry::Telemetry::start(log.clone(), clock.clone())?;
         Ok(App {
-            state: AppState {
+            state: AppState(Arc::new(Shared {
                 config: Arc::new(config),
                 store,
                 clock,
@@ -72,7 +83,7 @@ impl App {
                 idempotency: Arc::default(),
                 telemetry,
                 web,
-            },
+            })),
         })
     }
 

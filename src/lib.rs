@@ -10,6 +10,7 @@ pub mod connectors;
 pub mod error;
 pub mod http;
 pub mod log;
+pub mod logging;
 pub mod mail;
 pub mod money;
 pub mod services;

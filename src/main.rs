@@ -127,7 +127,7 @@ fn main() -> ExitCode {
             return ExitCode::from(exit::CONFIG);
         }
     };
-    init_tracing(&config);
+    let log_guard = init_tracing(&config);
     let result = match cli.command {
         Command::Serve { .. } => serve(config),
         Command::Demo { products, seed, .. } => {
@@ -159,6 +159,7 @@ fn main() -> ExitCode {
             command: KeysCommand::Rotate,
         } => rotate_keys(&config),
     };
+    drop(log_guard);
     match result {
         Ok(code) => code,
         Err(e) => {
@@ -199,17 +200,20 @@ fn load_config(global: &Global, command: &Command) -> Result<Config, ConfigError
     Ok(config)
 }
 
-fn init_tracing(config: &Config) {
+/// Log lines go to stderr through a buffer (see `souk::logging`); keep the guard until exit.
+fn init_tracing(config: &Config) -> souk::logging::Guard {
     let filter = tracing_subscriber::EnvFilter::try_new(&config.telemetry.level)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let (sink, guard) = souk::logging::buffered(Box::new(std::io::stderr()));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(sink);
     if config.telemetry.format == "json" {
         builder.json().flatten_event(true).init();
     } else {
         builder.init();
     }
+    guard
 }
 
 fn runtime() -> souk::Result<tokio::runtime::Runtime> {
