@@ -23,6 +23,10 @@ pub const MIN_QUERY_SEARCHES: u64 = 3;
 /// Categories and brands suggested at most; products fill the rest.
 pub const MAX_CATEGORIES: usize = 3;
 pub const MAX_BRANDS: usize = 2;
+/// Products looked at for the product slots (titles shared by several products are shown
+/// once); within what the suggestion index keeps exact.
+const CANDIDATES: usize = 4 * MAX_SUGGESTIONS;
+const _: () = assert!(CANDIDATES <= suggest_index::PER_LIST);
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Suggestion {
@@ -50,8 +54,7 @@ pub fn suggestions(state: &AppState, q: &str) -> Result<Vec<Suggestion>> {
     let parsed = query::parse(q, &mut index::analyzer());
     let readers = searcher.segment_readers();
     let alive = |seg: usize, doc| readers.get(seg).is_some_and(|r| !r.is_deleted(doc));
-    // Enough candidates that titles shared by several products still fill the list.
-    let found = suggest_index::find(&segments, alive, &parsed, 4 * MAX_SUGGESTIONS);
+    let found = suggest_index::find(&segments, alive, &parsed, CANDIDATES);
 
     let mut out: Vec<Suggestion> = search
         .popular_queries

@@ -31,7 +31,7 @@ pub const MAX_WORDS: usize = 16;
 /// ordered best boosted first, so the best products are always among them (as long as
 /// fewer are asked for), and brands and categories are counted over the best-ranked
 /// matches of a broad prefix rather than over all of them.
-pub const PER_LIST: usize = 200;
+pub const PER_LIST: usize = 64;
 
 /// One segment's suggestion data, immutable once built.
 #[derive(Debug, Default)]
@@ -43,10 +43,9 @@ pub struct SegmentEntries {
     title_docs: Vec<DocId>,
     rest_starts: Vec<u32>,
     rest_docs: Vec<DocId>,
-    /// Per document.
-    boost: Vec<f32>,
-    brand: Vec<u32>,
-    cat_starts: Vec<u32>,
+    /// Per document, together so a match costs one cache line: its boost, brand and
+    /// where its category ordinals are in `cat_ords`.
+    docs: Vec<DocInfo>,
     cat_ords: Vec<u32>,
     /// Brand names and category ids, by the ordinals above.
     brands: Vec<Box<str>>,
@@ -55,11 +54,21 @@ pub struct SegmentEntries {
 
 const NO_BRAND: u32 = u32::MAX;
 
+#[derive(Debug, Clone, Copy)]
+struct DocInfo {
+    boost: f32,
+    brand: u32,
+    cats_from: u32,
+    cats_to: u32,
+}
+
+/// A word's field bits, the documents with it in the title and those with it elsewhere.
+pub type WordDocs = (u8, Vec<DocId>, Vec<DocId>);
+
 /// What a segment's entries are built from (by `read_segment`, or by hand in tests).
 #[derive(Debug, Default)]
 pub struct Parts {
-    /// word → (field bits, documents with it in the title, documents with it elsewhere)
-    pub words: HashMap<Box<str>, (u8, Vec<DocId>, Vec<DocId>)>,
+    pub words: HashMap<Box<str>, WordDocs>,
     /// Per document: ranking boost, brand ordinal, category ordinals.
     pub docs: Vec<(f32, Option<u32>, Vec<u32>)>,
     pub brands: Vec<Box<str>>,
@@ -81,8 +90,7 @@ impl Parts {
 
 impl SegmentEntries {
     pub fn from_parts(p: Parts) -> SegmentEntries {
-        let mut words: Vec<(Box<str>, (u8, Vec<DocId>, Vec<DocId>))> =
-            p.words.into_iter().collect();
+        let mut words: Vec<(Box<str>, WordDocs)> = p.words.into_iter().collect();
         words.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         let mut s = SegmentEntries {
             title_starts: vec![0],
@@ -107,12 +115,15 @@ impl SegmentEntries {
             pairs.push((w, bits));
         }
         s.words = Arc::new(SegmentWords::from_pairs(pairs));
-        s.cat_starts.push(0);
         for (boost, brand, cats) in p.docs {
-            s.boost.push(boost);
-            s.brand.push(brand.unwrap_or(NO_BRAND));
+            let cats_from = s.cat_ords.len() as u32;
             s.cat_ords.extend(cats);
-            s.cat_starts.push(s.cat_ords.len() as u32);
+            s.docs.push(DocInfo {
+                boost,
+                brand: brand.unwrap_or(NO_BRAND),
+                cats_from,
+                cats_to: s.cat_ords.len() as u32,
+            });
         }
         s.brands = p.brands;
         s.cats = p.cats;
@@ -137,9 +148,9 @@ impl SegmentEntries {
             .unwrap_or_default()
     }
 
-    fn cats_of(&self, doc: DocId) -> &[u32] {
+    fn cats_of(&self, d: &DocInfo) -> &[u32] {
         self.cat_ords
-            .get(Self::range(&self.cat_starts, doc as usize))
+            .get(d.cats_from as usize..d.cats_to.max(d.cats_from) as usize)
             .unwrap_or_default()
     }
 
@@ -313,8 +324,8 @@ pub struct Found {
 /// per-document arrays: how many words each document matched so far and its score.
 #[derive(Default)]
 struct Scratch {
-    hits: Vec<u8>,
-    score: Vec<f32>,
+    /// Per document: (words matched so far, score).
+    slots: Vec<(u8, f32)>,
     touched: Vec<DocId>,
 }
 
@@ -328,7 +339,6 @@ const EXCLUDED: u8 = u8::MAX;
 /// The products (top `k`), brands and categories that every typed word leads to (the
 /// last one as a prefix if still being typed, typos as search allows them). `alive` says
 /// whether a segment's document is still searchable. `k` should not exceed [`PER_LIST`].
-
 pub fn find(
     segments: &[Arc<SegmentEntries>],
     alive: impl Fn(usize, DocId) -> bool,
@@ -374,17 +384,18 @@ pub fn find(
                 if !alive(ord, doc) {
                     return false;
                 }
-                let i = doc as usize;
-                if let Some(n) = seg.brand.get(i).and_then(|b| brand_n.get_mut(*b as usize)) {
+                let Some(info) = seg.docs.get(doc as usize) else {
+                    return false;
+                };
+                if let Some(n) = brand_n.get_mut(info.brand as usize) {
                     *n += 1;
                 }
-                for c in seg.cats_of(doc) {
+                for c in seg.cats_of(info) {
                     if let Some(n) = cat_n.get_mut(*c as usize) {
                         *n += 1;
                     }
                 }
-                let b = seg.boost.get(i).copied().unwrap_or(1.0);
-                products.push((score * b, ord as u32, doc));
+                products.push((score * info.boost, ord as u32, doc));
                 true
             };
             match_segment(
@@ -437,10 +448,9 @@ fn match_segment(
     excluded: &[String],
     on_match: &mut impl FnMut(DocId, f32) -> bool,
 ) {
-    let n = seg.boost.len();
-    if scratch.hits.len() < n {
-        scratch.hits.resize(n, 0);
-        scratch.score.resize(n, 0.0);
+    let n = seg.docs.len();
+    if scratch.slots.len() < n {
+        scratch.slots.resize(n, (0, 0.0));
     }
     // Per word, its postings lists with their weights, best first; the word with the
     // fewest postings goes first, so the fewest documents are ever touched.
@@ -463,16 +473,12 @@ fn match_segment(
         return;
     }
     lists.sort_by_key(|l| l.iter().map(|(_, d)| d.len()).sum::<usize>());
-    let Scratch {
-        hits,
-        score,
-        touched,
-    } = scratch;
+    let Scratch { slots, touched } = scratch;
     touched.clear();
     for x in excluded {
         if let Some(i) = seg.words.position(x) {
             for &d in seg.title(i).iter().chain(seg.rest(i)) {
-                if let Some(h) = hits.get_mut(d as usize) {
+                if let Some((h, _)) = slots.get_mut(d as usize) {
                     if *h == 0 {
                         touched.push(d);
                     }
@@ -492,7 +498,7 @@ fn match_segment(
                     break;
                 }
                 let i = d as usize;
-                let (Some(h), Some(s)) = (hits.get_mut(i), score.get_mut(i)) else {
+                let Some((h, s)) = slots.get_mut(i) else {
                     continue;
                 };
                 // A document counts for this word at its first (best) list only, and only
@@ -513,9 +519,8 @@ fn match_segment(
     }
     for &d in touched.iter() {
         let i = d as usize;
-        if let (Some(h), Some(s)) = (hits.get_mut(i), score.get_mut(i)) {
-            *h = 0;
-            *s = 0.0;
+        if let Some(slot) = slots.get_mut(i) {
+            *slot = (0, 0.0);
         }
     }
     touched.clear();

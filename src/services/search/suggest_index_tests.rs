@@ -256,7 +256,7 @@ fn broad_prefixes_take_the_best_ranked_matches_of_each_word() {
         })
         .collect();
     let seg = segment(&docs);
-    let f = find(&[seg.clone()], |_, _| true, &parsed("woo"), 10);
+    let f = find(std::slice::from_ref(&seg), |_, _| true, &parsed("woo"), 10);
     let mut best: Vec<DocId> = f.products.iter().map(|p| p.2).collect();
     best.sort_unstable();
     let want: Vec<DocId> = ((n - 10) as DocId..n as DocId).collect();
@@ -264,7 +264,7 @@ fn broad_prefixes_take_the_best_ranked_matches_of_each_word() {
     assert_eq!(f.brands, vec![("Common".to_string(), PER_LIST as u64)]);
     // A deleted best match does not use up the list: the next best comes in.
     let f = find(
-        &[seg.clone()],
+        std::slice::from_ref(&seg),
         |_, d| d as usize != n - 1,
         &parsed("woo"),
         10,
