@@ -85,12 +85,17 @@ request = function()
         .. "&facets=" .. facets[math.random(#facets)])
 end
 LUA
-cat >"$WORK/suggest.lua" <<'LUA'
-local paths = { "mu", "cera", "leath", "terrac", "cast%20ir", "linen%20sh", "woo", "blu" }
-local i = 0
+# As-you-type suggestions drawn the same way: 1-2 words, the last one unfinished (2 letters
+# up to the whole word), a finished word with a letter dropped one time in four.
+sed '/^local facets/d; /^request = function/,$d' "$WORK/search_mix.lua" >"$WORK/suggest.lua"
+cat >>"$WORK/suggest.lua" <<'LUA'
 request = function()
-    i = i % #paths + 1
-    return wrk.format("GET", "/api/v1/search/suggestions?q=" .. paths[i])
+    local q = {}
+    local n = math.random(2)
+    for k = 1, n - 1 do q[k] = typo(words[math.random(#words)]) end
+    local last = words[math.random(#words)]
+    q[n] = last:sub(1, math.random(2, #last))
+    return wrk.format("GET", "/api/v1/search/suggestions?q=" .. table.concat(q, "%20"))
 end
 LUA
 SCENARIOS=(
