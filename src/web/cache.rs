@@ -33,6 +33,9 @@ pub struct ReadModels {
     /// A guest's product page context by (slug, asked variant): nothing in it depends on
     /// who the guest is.
     pub(crate) product_pages: GenCache<(String, Option<String>), (ProductId, minijinja::Value)>,
+    /// The same pages rendered for a guest with no cart or flash (the CSRF token a
+    /// marker): what a first-time visitor or a crawler gets.
+    pub(crate) product_html: GenCache<(String, Option<String>), (ProductId, String)>,
 }
 
 impl Default for ReadModels {
@@ -41,6 +44,7 @@ impl Default for ReadModels {
             tree: GenCache::new(1),
             related: GenCache::new(RELATED_CAPACITY),
             product_pages: GenCache::new(PRODUCT_PAGE_CAPACITY),
+            product_html: GenCache::new(PRODUCT_PAGE_CAPACITY),
         }
     }
 }

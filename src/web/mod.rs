@@ -102,6 +102,9 @@ pub struct WebState {
     pub templates: render::Templates,
     /// The category tree, menu and related products, kept between writes.
     pub reads: cache::ReadModels,
+    /// Stands for the CSRF token in pages kept for every guest (see
+    /// [`render::render_shareable`]); random per process, so no content can contain it.
+    pub csrf_marker: String,
 }
 
 impl WebState {
@@ -120,6 +123,7 @@ impl WebState {
             assets,
             templates,
             reads: cache::ReadModels::default(),
+            csrf_marker: format!("csrf{}", uuid::Uuid::now_v7().simple()),
         }))
     }
 }

@@ -218,7 +218,7 @@ fn menu(state: &AppState) -> Value {
         .unwrap_or_else(|_| Value::from(Vec::<Value>::new()))
 }
 
-fn globals(state: &AppState, viewer: &Viewer, path: &str) -> Value {
+fn globals(state: &AppState, viewer: &Viewer, path: &str, csrf_token: String) -> Value {
     let cfg = &state.config.storefront;
     let g = Globals {
         store: StoreBrand {
@@ -237,7 +237,7 @@ fn globals(state: &AppState, viewer: &Viewer, path: &str) -> Value {
                 .map(|p| p.role.as_str())
                 .unwrap_or(""),
         },
-        csrf_token: super::csrf::token(state, viewer),
+        csrf_token,
         flash: &viewer.flash,
         cart_count: cart_count(state, viewer),
         request_path: path,
@@ -267,10 +267,50 @@ pub fn render_html_value(
     template: &str,
     ctx: Value,
 ) -> std::result::Result<String, WebError> {
+    let csrf = super::csrf::token(state, viewer);
+    render_with_token(state, viewer, path, template, ctx, csrf)
+}
+
+/// Whether every viewer like this one sees the same page but for the CSRF token: a guest
+/// with no cart, no flash message and no email.
+pub fn shareable(viewer: &Viewer) -> bool {
+    viewer.principal.is_none()
+        && viewer.cart_token.is_none()
+        && viewer.flash.is_empty()
+        && viewer.email.is_empty()
+}
+
+/// As [`render_html_value`] for a [`shareable`] viewer, with the marker
+/// `state.web.csrf_marker` in the CSRF token's place: the page can then be kept and
+/// served to every such guest, each getting their own token by [`with_csrf`].
+pub fn render_shareable(
+    state: &AppState,
+    viewer: &Viewer,
+    path: &str,
+    template: &str,
+    ctx: Value,
+) -> std::result::Result<String, WebError> {
+    let marker = state.web.csrf_marker.clone();
+    render_with_token(state, viewer, path, template, ctx, marker)
+}
+
+/// A page made by [`render_shareable`], with the viewer's CSRF token.
+pub fn with_csrf(state: &AppState, viewer: &Viewer, html: &str) -> String {
+    html.replace(&state.web.csrf_marker, &super::csrf::token(state, viewer))
+}
+
+fn render_with_token(
+    state: &AppState,
+    viewer: &Viewer,
+    path: &str,
+    template: &str,
+    ctx: Value,
+    csrf: String,
+) -> std::result::Result<String, WebError> {
     match ctx.kind() {
         minijinja::value::ValueKind::Map => {}
         minijinja::value::ValueKind::None | minijinja::value::ValueKind::Undefined => {
-            return render_value(state, template, globals(state, viewer, path));
+            return render_value(state, template, globals(state, viewer, path, csrf));
         }
         _ => {
             return Err(WebError::internal(format!(
@@ -281,7 +321,7 @@ pub fn render_html_value(
     render_value(
         state,
         template,
-        minijinja::context! { ..ctx, ..globals(state, viewer, path) },
+        minijinja::context! { ..ctx, ..globals(state, viewer, path, csrf) },
     )
 }
 

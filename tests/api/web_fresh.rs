@@ -2,7 +2,8 @@
 //! `src/web/cache.rs`); a write made through the API must still show on the very next
 //! page, with no waiting: renamed categories in the menu and the breadcrumbs, a new
 //! product among the related ones, a stock change on a related card, a removed product
-//! gone from them.
+//! gone from them. A guest with no cart gets a product page rendered once for all such
+//! guests, with their own CSRF token filled in.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use crate::catalog::{Market, product_body};
@@ -166,4 +167,59 @@ async fn related_products_follow_new_products_stock_and_removals_at_once() {
     let got = b.get(&page).await;
     got.assert_page("product page after its own stock arrived");
     assert!(got.body.contains("action=\"/cart/add\""), "buyable now");
+}
+
+/// The cart count in the page's header.
+fn cart_count(body: &str) -> &str {
+    let start = body.find("<span class=\"count\"").expect("a cart count");
+    let text = &body[start..];
+    let open = text.find('>').unwrap() + 1;
+    &text[open..text.find("</span>").unwrap()]
+}
+
+#[tokio::test]
+async fn a_product_page_kept_for_guests_carries_each_guests_own_token_and_never_their_cart() {
+    let m = Market::new().await;
+    let p = m.active_product("Paring Knife", "PK-1", 1900).await;
+    let id = p["id"].as_str().unwrap().to_string();
+    stock(&m, &m.vendor_a, &id, 5).await;
+    let page = format!("/p/{}", slug_of(&m, &id).await);
+    let marker = &m.app.state.web.csrf_marker;
+
+    let (mut ann, mut bob) = (Browser::new(&m.app), Browser::new(&m.app));
+    let a = ann.get(&page).await;
+    let b = bob.get(&page).await;
+    for got in [&a, &b] {
+        got.assert_page("guest product page");
+        assert!(
+            !got.body.contains(marker.as_str()),
+            "the marker never leaves"
+        );
+        assert_eq!(cart_count(&got.body), "0");
+    }
+    assert_ne!(a.csrf(), b.csrf(), "each guest has their own token");
+    // The same page but for the token: one rendering served both.
+    assert_eq!(a.body.replace(&a.csrf(), ""), b.body.replace(&b.csrf(), ""));
+
+    // Bob's token does not work for Ann; her own does.
+    let variant = crate::web_client::input_value(&a.body, "variant_id").unwrap();
+    let form = [
+        ("product_id", id.as_str()),
+        ("variant_id", variant.as_str()),
+        ("quantity", "2"),
+    ];
+    let mut with_bobs = vec![("csrf", b.csrf())];
+    with_bobs.extend(form.iter().map(|(k, v)| (*k, v.to_string())));
+    let with_bobs: Vec<(&str, &str)> = with_bobs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let refused = ann.post("/cart/add", &with_bobs).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    let added = ann.submit(&page, "/cart/add", &form).await;
+    added.assert_page("cart after add");
+
+    // Ann has a cart now: her pages are her own (the count shows), Bob's still say 0.
+    let a = ann.get(&page).await;
+    assert_eq!(cart_count(&a.body), "2");
+    let b = bob.get(&page).await;
+    assert_eq!(cart_count(&b.body), "0");
+    assert!(!b.body.contains(marker.as_str()));
 }

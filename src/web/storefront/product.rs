@@ -12,7 +12,7 @@ use crate::services::catalog::back_in_stock;
 use crate::services::catalog::queries::{self, ImageView, ProductView};
 use crate::web::cache;
 use crate::web::i18n::money;
-use crate::web::render::render_html_value;
+use crate::web::render::{render_html_value, render_shareable, shareable, with_csrf};
 use crate::web::{CsrfForm, Flash, Page, PageResult, WebError, redirect, render, urlencode};
 use axum::Router;
 use axum::extract::{Path, Query, State};
@@ -237,45 +237,58 @@ async fn product_page(
 ) -> PageResult {
     // A guest's page depends on the product alone (their email and draft access are
     // empty), so its context is kept until the next write; signed-in viewers compute it.
+    // A guest with no cart or flash message gets the whole page kept, their CSRF token
+    // filled in.
     let cacheable = page.principal().is_none()
         && page.viewer.email.is_empty()
         && q.variant.as_ref().is_none_or(|v| v.len() <= 64)
         && slug.len() <= 256;
-    let (id, ctx) = if cacheable {
-        let at = cache::Generation::now(&state);
-        let key = (slug.clone(), q.variant.clone());
-        match state.web.reads.product_pages.get(at, &key) {
-            Some(hit) => (hit.0, hit.1.clone()),
+    let key = (slug.clone(), q.variant.clone());
+    let at = cache::Generation::now(&state);
+    let reads = &state.web.reads;
+    if cacheable && shareable(&page.viewer) {
+        let kept = match reads.product_html.get(at, &key) {
+            Some(hit) => hit,
             None => {
                 let ctx = product_ctx(&state, &page, &slug, q.variant.as_deref()).await?;
-                let made = (ctx.product.id, minijinja::Value::from_serialize(&ctx));
-                let out = (made.0, made.1.clone());
-                state
-                    .web
-                    .reads
-                    .product_pages
-                    .put(at, key, std::sync::Arc::new(made));
-                out
+                let id = ctx.product.id;
+                let ctx = minijinja::Value::from_serialize(&ctx);
+                let html = render_shareable(&state, &page.viewer, &page.path, TEMPLATE, ctx)?;
+                let made = std::sync::Arc::new((id, html));
+                reads.product_html.put(at, key, made.clone());
+                made
             }
+        };
+        viewed(&state, &page, kept.0);
+        let html = with_csrf(&state, &page.viewer, &kept.1);
+        return Ok(axum::response::Html(html).into_response());
+    }
+    let (id, ctx) = match reads.product_pages.get(at, &key) {
+        Some(hit) if cacheable => (hit.0, hit.1.clone()),
+        _ => {
+            let ctx = product_ctx(&state, &page, &slug, q.variant.as_deref()).await?;
+            let made = (ctx.product.id, minijinja::Value::from_serialize(&ctx));
+            let out = (made.0, made.1.clone());
+            if cacheable {
+                reads.product_pages.put(at, key, std::sync::Arc::new(made));
+            }
+            out
         }
-    } else {
-        let ctx = product_ctx(&state, &page, &slug, q.variant.as_deref()).await?;
-        (ctx.product.id, minijinja::Value::from_serialize(&ctx))
     };
+    viewed(&state, &page, id);
+    render_html_value(&state, &page.viewer, &page.path, TEMPLATE, ctx)
+        .map(|h| axum::response::Html(h).into_response())
+}
+
+const TEMPLATE: &str = "storefront/product.html";
+
+fn viewed(state: &AppState, page: &Page, id: crate::services::catalog::model::ProductId) {
     state.telemetry.record(Event::ProductViewed {
         product_id: id.to_string(),
         user_id: page.principal().map(|p| p.user_id.to_string()),
         session_id: Some(page.viewer.visitor.clone()),
         timestamp: state.clock.now(),
     });
-    render_html_value(
-        &state,
-        &page.viewer,
-        &page.path,
-        "storefront/product.html",
-        ctx,
-    )
-    .map(|h| axum::response::Html(h).into_response())
 }
 
 #[derive(Deserialize)]
