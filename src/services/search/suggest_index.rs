@@ -321,20 +321,22 @@ pub struct Found {
 }
 
 /// Per-thread buffers sized to the largest segment, so a request allocates no
-/// per-document arrays: how many words each document matched so far and its score.
+/// per-document arrays: which documents matched the words so far (bit sets) and their
+/// scores.
 #[derive(Default)]
 struct Scratch {
-    /// Per document: (words matched so far, score).
-    slots: Vec<(u8, f32)>,
+    before: Vec<u64>,
+    after: Vec<u64>,
+    /// The first word's list per document, and the later words' (but the last's) sum.
+    first: Vec<u8>,
+    score: Vec<f32>,
     touched: Vec<DocId>,
+    scored: Vec<DocId>,
 }
 
 thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
 }
-
-/// Marks a document that holds an excluded word: it can never reach a word count.
-const EXCLUDED: u8 = u8::MAX;
 
 /// The products (top `k`), brands and categories that every typed word leads to (the
 /// last one as a prefix if still being typed, typos as search allows them). `alive` says
@@ -449,9 +451,7 @@ fn match_segment(
     on_match: &mut impl FnMut(DocId, f32) -> bool,
 ) {
     let n = seg.docs.len();
-    if scratch.slots.len() < n {
-        scratch.slots.resize(n, (0, 0.0));
-    }
+    let blocks = n.div_ceil(64);
     // Per word, its postings lists with their weights, best first; the word with the
     // fewest postings goes first, so the fewest documents are ever touched.
     let mut lists: Vec<Vec<(f32, &[DocId])>> = expanded
@@ -473,57 +473,118 @@ fn match_segment(
         return;
     }
     lists.sort_by_key(|l| l.iter().map(|(_, d)| d.len()).sum::<usize>());
-    let Scratch { slots, touched } = scratch;
-    touched.clear();
+    let Scratch {
+        before,
+        after,
+        first,
+        score,
+        touched,
+        scored,
+    } = scratch;
+    if score.len() < n {
+        score.resize(n, 0.0);
+        first.resize(n, 0);
+    }
+    // `before`: the documents that matched every earlier word (at the first word, those
+    // holding no excluded word); `after`: those that match this one too. Bit sets of a
+    // few kilobytes stay in cache while postings are walked in rank (not document) order.
+    before.clear();
+    after.clear();
+    before.resize(blocks, u64::MAX);
+    after.resize(blocks, 0);
     for x in excluded {
         if let Some(i) = seg.words.position(x) {
             for &d in seg.title(i).iter().chain(seg.rest(i)) {
-                if let Some((h, _)) = slots.get_mut(d as usize) {
-                    if *h == 0 {
-                        touched.push(d);
-                    }
-                    *h = EXCLUDED;
-                }
+                unset(before, d);
             }
         }
     }
+    touched.clear();
+    scored.clear();
     let words = lists.len();
+    // The first word's weight per document is kept as the index of its list (a byte
+    // array stays in cache where a float one would not); later words add to `score`.
+    let weights0: Vec<f32> = lists
+        .first()
+        .map(|l| l.iter().map(|(w, _)| *w).collect())
+        .unwrap_or_default();
     for (w, list) in lists.iter().enumerate() {
-        let before = w as u8;
         let last = w + 1 == words;
-        for (weight, docs) in list {
+        for (li, (weight, docs)) in list.iter().enumerate() {
             let mut matched = 0;
             for &d in *docs {
                 if last && matched == PER_LIST {
                     break;
                 }
-                let i = d as usize;
-                let Some((h, s)) = slots.get_mut(i) else {
-                    continue;
-                };
                 // A document counts for this word at its first (best) list only, and only
                 // if it matched every earlier word.
-                if *h != before {
+                if !is_set(before, d) || is_set(after, d) {
                     continue;
                 }
-                if w == 0 {
-                    touched.push(d);
-                }
-                *h = before + 1;
-                *s += weight;
-                if last && on_match(d, *s) {
+                let i = d as usize;
+                set(after, d);
+                let total = if w == 0 {
+                    if !last {
+                        if let Some(f) = first.get_mut(i) {
+                            *f = li as u8;
+                            touched.push(d);
+                        }
+                    }
+                    *weight
+                } else {
+                    let w0 = first
+                        .get(i)
+                        .and_then(|f| weights0.get(usize::from(*f)))
+                        .copied()
+                        .unwrap_or(0.0);
+                    let Some(s) = score.get_mut(i) else {
+                        continue;
+                    };
+                    if !last {
+                        if *s == 0.0 {
+                            scored.push(d);
+                        }
+                        *s += weight;
+                    }
+                    w0 + *s + if last { *weight } else { 0.0 }
+                };
+                if last && on_match(d, total) {
                     matched += 1;
                 }
             }
         }
+        std::mem::swap(before, after);
+        after.fill(0);
     }
     for &d in touched.iter() {
-        let i = d as usize;
-        if let Some(slot) = slots.get_mut(i) {
-            *slot = (0, 0.0);
+        if let Some(f) = first.get_mut(d as usize) {
+            *f = 0;
+        }
+    }
+    for &d in scored.iter() {
+        if let Some(s) = score.get_mut(d as usize) {
+            *s = 0.0;
         }
     }
     touched.clear();
+    scored.clear();
+}
+
+fn is_set(bits: &[u64], d: DocId) -> bool {
+    bits.get(d as usize / 64)
+        .is_some_and(|b| b & (1 << (d % 64)) != 0)
+}
+
+fn set(bits: &mut [u64], d: DocId) {
+    if let Some(b) = bits.get_mut(d as usize / 64) {
+        *b |= 1 << (d % 64);
+    }
+}
+
+fn unset(bits: &mut [u64], d: DocId) {
+    if let Some(b) = bits.get_mut(d as usize / 64) {
+        *b &= !(1 << (d % 64));
+    }
 }
 
 #[cfg(test)]

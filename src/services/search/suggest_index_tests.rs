@@ -278,3 +278,18 @@ fn broad_prefixes_take_the_best_ranked_matches_of_each_word() {
     assert_eq!(docs, vec![3]);
     assert_eq!(f.brands, vec![("Rare".to_string(), 1)]);
 }
+
+#[test]
+fn scores_sum_every_word_best_weight() {
+    let segs = [segment(SHOP)];
+    let score = |q: &str| {
+        let f = find(&segs, |_, _| true, &parsed(q), 10);
+        assert_eq!(f.products.len(), 1, "{q}");
+        f.products[0].0
+    };
+    assert!((score("jbl flip speaker ") - 3.0).abs() < 1e-6);
+    // A completion is worth 0.8, a word found only in the brand half its weight.
+    assert!((score("flip speaker jb") - (1.0 + 1.0 + 0.8)).abs() < 1e-6);
+    assert!((score("audio portable") - (0.5 + 1.0)).abs() < 1e-6);
+    assert!((score("audio bose portable ") - (0.5 + 1.0 + 1.0)).abs() < 1e-6);
+}
