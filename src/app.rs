@@ -42,6 +42,8 @@ pub struct Shared {
     pub telemetry: Arc<crate::telemetry::Telemetry>,
     /// The pages' templates, assets, translations and cookie key.
     pub web: Arc<crate::web::WebState>,
+    /// The catalog's kept list answers.
+    pub catalog: crate::services::catalog::CatalogState,
 }
 
 /// An opened marketplace: stores ready, workers not yet started.
@@ -83,6 +85,7 @@ impl App {
                 idempotency: Arc::default(),
                 telemetry,
                 web,
+                catalog: Default::default(),
             })),
         })
     }

@@ -3,6 +3,7 @@
 //! [`Store::write`]: one closure, one transaction, its events in the outbox of that same
 //! transaction, durable before the caller hears "ok".
 
+pub mod cache;
 pub mod codec;
 pub mod ids;
 pub mod migrations;

@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic: that is how they fail
 
 mod catalog;
+mod catalog_fresh;
 mod catalog_stock;
 mod crash;
 mod crash_checkout;

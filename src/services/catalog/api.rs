@@ -7,15 +7,15 @@ use super::input::{
 };
 use super::media::MediaError;
 use super::model::{CategoryId, ProductId, Warehouse};
-use super::queries::{
-    self, CategoryView, InventoryView, ListQuery, ProductList, ProductSummary, ProductView,
-};
+use super::queries::{self, CategoryView, InventoryView, ListQuery, ProductSummary, ProductView};
 use crate::app::AppState;
 use crate::auth::{Admin, MaybePrincipal, Principal};
 use crate::error::{Error, Result};
 use crate::http::{Json, Path, Problem, Query};
 use crate::services::{Page, PageQuery};
+use crate::store::cache::Generation;
 use axum::Router;
+use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Multipart, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -107,7 +107,7 @@ async fn category_products(
     State(state): State<AppState>,
     Path(id): Path<CategoryId>,
     Query(mut q): Query<ListQuery>,
-) -> Result<Json<ProductList>> {
+) -> Result<Response> {
     if q.category.is_some() {
         return Err(Error::invalid(
             "category",
@@ -116,14 +116,39 @@ async fn category_products(
         ));
     }
     q.category = Some(id.to_string());
-    Ok(Json(queries::list(&state, q)?))
+    list_json(&state, q)
 }
 
 async fn list_products(
     State(state): State<AppState>,
     Query(q): Query<ListQuery>,
-) -> Result<Json<ProductList>> {
-    Ok(Json(queries::list(&state, q)?))
+) -> Result<Response> {
+    list_json(&state, q)
+}
+
+/// A public product list as JSON, kept until the next write (see `CatalogState`).
+fn list_json(state: &AppState, q: ListQuery) -> Result<Response> {
+    let lists = &state.catalog.lists;
+    let at = Generation::now(&state.store);
+    let body = match lists.get(at, &q) {
+        Some(kept) => kept,
+        None => {
+            let key = q.clone();
+            let body = std::sync::Arc::new(to_json(&queries::list(state, q)?)?);
+            lists.put(at, key, body.clone());
+            body
+        }
+    };
+    Ok(json_response(Bytes::clone(&body)))
+}
+
+fn to_json(v: &impl Serialize) -> Result<Bytes> {
+    Ok(Bytes::from(serde_json::to_vec(v).map_err(Error::internal)?))
+}
+
+fn json_response(body: Bytes) -> Response {
+    let json = HeaderValue::from_static("application/json");
+    ([(header::CONTENT_TYPE, json)], body).into_response()
 }
 
 async fn vendor_products(
@@ -168,7 +193,24 @@ async fn get_product(
     Path(key): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response> {
-    let (view, etag) = queries::product_for(&state, p.as_ref(), &key)?;
+    let product_json = || -> Result<(Bytes, String)> {
+        let (view, etag) = queries::product_for(&state, p.as_ref(), &key)?;
+        Ok((to_json(&view)?, etag))
+    };
+    let (body, etag) = if p.is_none() && key.len() <= 256 {
+        let kept = &state.catalog.products;
+        let at = Generation::now(&state.store);
+        match kept.get(at, &key) {
+            Some(hit) => (*hit).clone(),
+            None => {
+                let made = product_json()?;
+                kept.put(at, key.clone(), std::sync::Arc::new(made.clone()));
+                made
+            }
+        }
+    } else {
+        product_json()?
+    };
     let matches = headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
@@ -176,7 +218,7 @@ async fn get_product(
     let mut r = if matches {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
-        Json(view).into_response()
+        json_response(body)
     };
     if let Ok(v) = HeaderValue::from_str(&etag) {
         r.headers_mut().insert(header::ETAG, v);

@@ -17,6 +17,27 @@ pub mod queries;
 pub mod store;
 pub mod storefront;
 
+/// Answers asked for most recently, as the JSON sent, kept until the next committed write
+/// (see `store::cache`): public product lists by their query, and products as an
+/// anonymous caller sees them (with their ETag) by the id or slug asked for. Both show
+/// only what every such caller may see, so one answer serves them all.
+pub struct CatalogState {
+    pub lists: crate::store::cache::GenCache<queries::ListQuery, axum::body::Bytes>,
+    pub products: crate::store::cache::GenCache<String, (axum::body::Bytes, String)>,
+}
+
+/// How many answers of each kind are kept at once (a few MB at most).
+const KEPT_ANSWERS: usize = 1024;
+
+impl Default for CatalogState {
+    fn default() -> CatalogState {
+        CatalogState {
+            lists: crate::store::cache::GenCache::new(KEPT_ANSWERS),
+            products: crate::store::cache::GenCache::new(KEPT_ANSWERS),
+        }
+    }
+}
+
 use crate::app::AppState;
 use crate::auth::{Principal, Role, VendorId};
 use crate::error::{Error, Result};

@@ -344,7 +344,7 @@ fn variant_view(v: &Variant, inv: &Inventory) -> VariantView {
     }
 }
 
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq, Hash)]
 #[serde(rename_all = "snake_case")]
 pub enum SortParam {
     #[default]
@@ -356,7 +356,7 @@ pub enum SortParam {
 
 /// `GET /products` parameters. `attributes=colour:red,size:M` keeps products having every
 /// pair; `category` takes an id or a slug and includes its descendants.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Clone, PartialEq, Eq, Hash, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     pub category: Option<String>,

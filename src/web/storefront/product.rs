@@ -244,7 +244,7 @@ async fn product_page(
         && q.variant.as_ref().is_none_or(|v| v.len() <= 64)
         && slug.len() <= 256;
     let key = (slug.clone(), q.variant.clone());
-    let at = cache::Generation::now(&state);
+    let at = cache::Generation::now(&state.store);
     let reads = &state.web.reads;
     if cacheable && shareable(&page.viewer) {
         let kept = match reads.product_html.get(at, &key) {
