@@ -216,6 +216,67 @@ impl Shop {
     pub fn active(&self) -> impl Iterator<Item = &Made> {
         self.made.iter().filter(|p| p.active)
     }
+    /// Vendor A renames its Garden Hose to "Garden Watering Hose"; its id.
+    pub async fn retitle_hose(&self) -> String {
+        let hose = self
+            .made
+            .iter()
+            .find(|p| p.title == "Garden Hose")
+            .unwrap()
+            .id
+            .clone();
+        let r = self
+            .m
+            .send(
+                Method::PUT,
+                &format!("/api/v1/products/{hose}"),
+                &self.m.vendor_a,
+                Some(json!({"title": "Garden Watering Hose"})),
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::OK);
+        hose
+    }
+
+    /// Vendor A deletes (archives) product `id`.
+    pub async fn archive(&self, id: &str) {
+        let r = self
+            .m
+            .send(
+                Method::DELETE,
+                &format!("/api/v1/products/{id}"),
+                &self.m.vendor_a,
+                None,
+            )
+            .await;
+        assert!(r.status().is_success());
+    }
+
+    /// Vendor B is suspended, with the event an admin's suspension emits.
+    pub async fn suspend_vendor_b(&self) {
+        let vid: souk::auth::VendorId = self.m.vendor_b_id.parse().unwrap();
+        let now = self.m.app.state.clock.now();
+        self.m
+            .app
+            .state
+            .store
+            .write(move |tx| {
+                let mut v = souk::services::vendors::store::get_in(tx, vid)?.unwrap();
+                v.status = souk::services::vendors::model::VendorStatus::Suspended;
+                souk::services::vendors::store::put(tx, &v)?;
+                tx.emit(souk::log::event::Envelope::new(
+                    souk::log::event::Event::VendorSuspended {
+                        vendor_id: vid.to_string(),
+                        reason: "test".into(),
+                        timestamp: now,
+                    },
+                    now,
+                ));
+                Ok(())
+            })
+            .await
+            .unwrap();
+    }
 }
 
 fn titles(v: &Value) -> Vec<String> {
@@ -416,55 +477,12 @@ async fn filters_combine() {
 #[tokio::test]
 async fn updates_archives_and_suspensions_reach_the_index() {
     let s = Shop::new().await;
-    let hose = s
-        .made
-        .iter()
-        .find(|p| p.title == "Garden Hose")
-        .unwrap()
-        .id
-        .clone();
-    let r =
-        s.m.send(
-            Method::PUT,
-            &format!("/api/v1/products/{hose}"),
-            &s.m.vendor_a,
-            Some(json!({"title": "Garden Watering Hose"})),
-        )
-        .await;
-    assert_eq!(r.status(), StatusCode::OK);
+    let hose = s.retitle_hose().await;
     s.wait_total("watering", 1).await;
-    let r =
-        s.m.send(
-            Method::DELETE,
-            &format!("/api/v1/products/{hose}"),
-            &s.m.vendor_a,
-            None,
-        )
-        .await;
-    assert!(r.status().is_success());
+    s.archive(&hose).await;
     s.wait_total("watering", 0).await;
 
-    let vid: souk::auth::VendorId = s.m.vendor_b_id.parse().unwrap();
-    let now = s.m.app.state.clock.now();
-    s.m.app
-        .state
-        .store
-        .write(move |tx| {
-            let mut v = souk::services::vendors::store::get_in(tx, vid)?.unwrap();
-            v.status = souk::services::vendors::model::VendorStatus::Suspended;
-            souk::services::vendors::store::put(tx, &v)?;
-            tx.emit(souk::log::event::Envelope::new(
-                souk::log::event::Event::VendorSuspended {
-                    vendor_id: vid.to_string(),
-                    reason: "test".into(),
-                    timestamp: now,
-                },
-                now,
-            ));
-            Ok(())
-        })
-        .await
-        .unwrap();
+    s.suspend_vendor_b().await;
     s.wait_total("mini", 0).await;
     s.wait_total("speaker", 2).await;
 }

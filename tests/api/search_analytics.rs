@@ -419,22 +419,7 @@ async fn suggestions_follow_the_catalog_and_never_show_what_does_not_sell() {
     assert!(suggest(&s, "%20%20").await.is_empty());
 
     // A renamed product is suggested by its new title, an archived one no more.
-    let hose = s
-        .made
-        .iter()
-        .find(|p| p.title == "Garden Hose")
-        .unwrap()
-        .id
-        .clone();
-    let r =
-        s.m.send(
-            Method::PUT,
-            &format!("/api/v1/products/{hose}"),
-            &s.m.vendor_a,
-            Some(json!({"title": "Garden Watering Hose"})),
-        )
-        .await;
-    assert_eq!(r.status(), StatusCode::OK);
+    let hose = s.retitle_hose().await;
     eventually("the new title to be suggested", || async {
         has(
             &suggest(&s, "waterin").await,
@@ -444,15 +429,7 @@ async fn suggestions_follow_the_catalog_and_never_show_what_does_not_sell() {
         .then_some(())
     })
     .await;
-    let r =
-        s.m.send(
-            Method::DELETE,
-            &format!("/api/v1/products/{hose}"),
-            &s.m.vendor_a,
-            None,
-        )
-        .await;
-    assert!(r.status().is_success());
+    s.archive(&hose).await;
     eventually("the archived product to vanish", || async {
         suggest(&s, "waterin").await.is_empty().then_some(())
     })
@@ -462,27 +439,7 @@ async fn suggestions_follow_the_catalog_and_never_show_what_does_not_sell() {
 
     // A suspended vendor's products vanish from suggestions, and with them their brand
     // counts: JBL's speaker of vendor A stays.
-    let vid: souk::auth::VendorId = s.m.vendor_b_id.parse().unwrap();
-    let now = s.m.app.state.clock.now();
-    s.m.app
-        .state
-        .store
-        .write(move |tx| {
-            let mut v = souk::services::vendors::store::get_in(tx, vid)?.unwrap();
-            v.status = souk::services::vendors::model::VendorStatus::Suspended;
-            souk::services::vendors::store::put(tx, &v)?;
-            tx.emit(souk::log::event::Envelope::new(
-                Event::VendorSuspended {
-                    vendor_id: vid.to_string(),
-                    reason: "test".into(),
-                    timestamp: now,
-                },
-                now,
-            ));
-            Ok(())
-        })
-        .await
-        .unwrap();
+    s.suspend_vendor_b().await;
     let items = eventually("the suspended vendor's product to vanish", || async {
         let items = suggest(&s, "speaker").await;
         (!has(&items, "product", "Beta Bluetooth Speaker Mini")).then_some(items)
