@@ -8,6 +8,8 @@
 #   wallet    each buyer on its own connection alternates "add to cart" and checkout paid
 #             from the wallet (reservation, order, wallet payment, ledger, audit, events):
 #             the payments/s line counts the orders whose payment succeeded
+#   buynow    each request is a "buy now" checkout of one item paid from the wallet: one
+#             payment per request, no cart write in between
 # Target: 1,000 wallet payments/s. Fraud scoring is off (its velocity rules would hold a
 # buyer paying hundreds of times a minute) and the test card gateway is on. The harness
 # is benches/lib.sh.
@@ -137,9 +139,25 @@ note = function(summary)
 end
 LUA
 
+# "Buy now": each request is one checkout of the item given in the body, paid from the
+# wallet (reservation, order, wallet payment, ledger, audit, events): one payment, one
+# durable command per request, the cart untouched.
+cat "$WORK/buyers.lua" - >"$WORK/buynow.lua" <<LUA
+local body = '{"items":[{"product_id":"$PRODUCT_ID","variant_id":"$VARIANT_ID","quantity":1}],'
+    .. '"payment_method":"wallet","shipping_address":{"name":"Load Buyer",'
+    .. '"line1":"1 Main St","city":"Berlin","postal_code":"10115","country":"DE"}}'
+paid = 0
+request = function()
+    return wrk.format("POST", "/api/v1/orders",
+        { ["Authorization"] = "Bearer " .. token, ["Content-Type"] = "application/json" }, body)
+end
+LUA
+sed -n '/^response = function/,$p' "$WORK/wallet.lua" >>"$WORK/buynow.lua"
+
 bench_table
 bench_run health /health
 bench_run topup /api/v1/wallets/topup "$WORK/topup.lua"
 THREADS="$BUYERS" CONNECTIONS="$BUYERS" bench_run wallet /api/v1/orders "$WORK/wallet.lua"
+THREADS="$BUYERS" CONNECTIONS="$BUYERS" bench_run buynow /api/v1/orders "$WORK/buynow.lua"
 
 bench_stop

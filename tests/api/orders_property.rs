@@ -1,11 +1,11 @@
 //! A property test of the order service through its own functions on a real store:
-//! seeded random sequences of cart changes, checkouts (wallet and cash on delivery),
-//! cancels, vendor moves, returns and their decisions, and time passing with the timers
-//! firing. After every step: stock is conserved (on hand = start − shipped + restocked,
-//! reserved = the open orders' lines), money is conserved (the ledger balances; wallets,
-//! vendors' pending shares and the commission equal what the orders say), and every
-//! order's history replays along the state table to its stored state. A refused step is
-//! a clean 4xx-kind error and changes nothing.
+//! seeded random sequences of cart changes, checkouts (wallet and cash on delivery, of
+//! the cart or of "buy now" items), cancels, vendor moves, returns and their decisions,
+//! and time passing with the timers firing. After every step: stock is conserved (on
+//! hand = start − shipped + restocked, reserved = the open orders' lines), money is
+//! conserved (the ledger balances; wallets, vendors' pending shares and the commission
+//! equal what the orders say), and every order's history replays along the state table
+//! to its stored state. A refused step is a clean 4xx-kind error and changes nothing.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use crate::orders::{Shop, address, assert_ledger_ok, balance};
@@ -186,11 +186,25 @@ async fn step(s: &Shop, w: &World, rng: &mut StdRng) {
             } else {
                 Method::Wallet
             };
+            // One checkout in four is "buy now": random items, the cart left alone.
+            let items = (rng.random_range(0..4) == 0).then(|| {
+                (0..rng.random_range(1..3))
+                    .map(|_| {
+                        let item = &w.items[rng.random_range(0..w.items.len())];
+                        cart::AddInput {
+                            product_id: item.0.parse().unwrap(),
+                            variant_id: item.1.parse().unwrap(),
+                            quantity: rng.random_range(1..4),
+                        }
+                    })
+                    .collect()
+            });
             let input = CheckoutInput {
                 shipping_address: serde_json::from_value(address()).unwrap(),
                 payment_method: method,
                 payment_method_id: None,
                 card: None,
+                items,
             };
             orders::checkout(state, b, None, input).await.map(|_| ())
         }

@@ -112,3 +112,96 @@ async fn concurrent_wallet_checkouts_of_many_buyers_all_pay_once() {
     crate::orders::assert_ledger_ok(&s.m.app.state);
     crate::payments::assert_ledger_ok(&s.m.app);
 }
+
+/// POST /api/v1/orders as "buy now": {items: [...], shipping_address, payment_method}.
+async fn buy_now(s: &Shop, token: &str, items: serde_json::Value) -> reqwest::Response {
+    s.m.send(
+        Method::POST,
+        "/api/v1/orders",
+        token,
+        Some(
+            json!({"items": items, "shipping_address": crate::orders::address(),
+            "payment_method": "wallet"}),
+        ),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn buy_now_orders_the_items_given_and_leaves_the_cart_alone() {
+    let s = Shop::new(10).await;
+    let (id, t) = s.buyer("now@example.com", 100_000).await;
+    // A board waits in the cart; the buyer buys two knives (in two items) at once.
+    s.add(&t, &s.board, 1).await;
+    let item =
+        |qty: i64| json!({"product_id": s.knife.0, "variant_id": s.knife.1, "quantity": qty});
+    let r = buy_now(&s, &t, json!([item(1), item(1)])).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let a = json(r).await;
+    assert_eq!(a["order"]["status"], "paid", "{a}");
+    assert_eq!(a["payment"]["status"], "succeeded");
+    let subs = a["order"]["sub_orders"].as_array().unwrap();
+    assert_eq!(subs.len(), 1, "{a}");
+    let lines = subs[0]["lines"].as_array().unwrap();
+    assert_eq!(lines.len(), 1, "the two items are one line: {a}");
+    assert_eq!(lines[0]["quantity"], 2);
+    let total = a["order"]["total"]["amount"].as_i64().unwrap();
+    assert_eq!(wallet(&s, &id), 100_000 - total);
+    assert_eq!(s.stock(&s.knife), (10, 2));
+    let cart = json(s.m.get("/api/v1/cart", &t).await).await;
+    assert_eq!(cart["item_count"], 1, "the cart keeps its board: {cart}");
+
+    // Every refusal names the item and changes nothing: no order, no money, no stock
+    // moved, the cart as it was.
+    let draft = {
+        let mut b = crate::catalog::product_body("Draft", &s.m.knives, "DR-1", 500);
+        b["status"] = json!("draft");
+        let p = s.m.product(&s.m.vendor_a.clone(), b).await;
+        json!({"product_id": p["id"], "variant_id": p["variants"][0]["id"], "quantity": 1})
+    };
+    let wrong_variant = json!({"product_id": s.knife.0, "variant_id": s.board.1, "quantity": 1});
+    for (items, field, code) in [
+        (json!([]), "items", "empty"),
+        (json!([item(0)]), "items[0].quantity", "out_of_range"),
+        (
+            json!([item(1), item(100)]),
+            "items[1].quantity",
+            "out_of_range",
+        ),
+        (
+            json!([item(1), wrong_variant]),
+            "items[1].variant_id",
+            "unknown_variant",
+        ),
+        (json!([draft]), "items[0].product_id", "not_purchasable"),
+    ] {
+        let p = problem(
+            buy_now(&s, &t, items).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation",
+        )
+        .await;
+        let fe = crate::users::field_errors(&p);
+        assert!(
+            fe.iter().any(|(f, c)| f == field && c == code),
+            "{field}: {p}"
+        );
+    }
+    let r = buy_now(&s, &t, json!([item(9)])).await;
+    problem(r, StatusCode::CONFLICT, "out_of_stock").await;
+    let r = buy_now(
+        &s,
+        &t,
+        json!([{"product_id": s.knife.0, "variant_id": s.knife.1,
+        "quantity": 1, "price": 1}]),
+    )
+    .await;
+    problem(r, StatusCode::UNPROCESSABLE_ENTITY, "validation").await;
+    assert_eq!(wallet(&s, &id), 100_000 - total);
+    assert_eq!(s.stock(&s.knife), (10, 2));
+    let list = json(s.m.get("/api/v1/orders", &t).await).await;
+    assert_eq!(list["items"].as_array().map(Vec::len), Some(1), "{list}");
+    let cart = json(s.m.get("/api/v1/cart", &t).await).await;
+    assert_eq!(cart["item_count"], 1, "{cart}");
+    crate::orders::assert_ledger_ok(&s.m.app.state);
+}

@@ -17,7 +17,7 @@ use redb::{ReadTransaction, WriteTransaction};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AddInput {
     pub product_id: ProductId,
@@ -329,41 +329,90 @@ pub async fn add(state: &AppState, owner: CartOwner, input: AddInput) -> Result<
     state
         .store
         .write(move |tx| {
-            let price = purchasable_price(tx, input.product_id, input.variant_id)?;
             let mut cart = store::cart_in(tx, &o)?.unwrap_or_default();
-            match cart
-                .lines
-                .iter_mut()
-                .find(|l| l.product_id == input.product_id && l.variant_id == input.variant_id)
-            {
-                Some(l) => {
-                    let q = l.quantity + input.quantity;
-                    check_quantity(&cfg, q)?;
-                    l.quantity = q;
-                    l.price_seen = price;
-                }
-                None => {
-                    if cart.lines.len() >= cfg.max_cart_lines {
-                        return Err(Error::invalid(
-                            "variant_id",
-                            "cart_full",
-                            format!("a cart holds at most {} lines", cfg.max_cart_lines),
-                        ));
-                    }
-                    cart.lines.push(CartLine {
-                        id: CartItemId::new(),
-                        product_id: input.product_id,
-                        variant_id: input.variant_id,
-                        quantity: input.quantity,
-                        price_seen: price,
-                        added_at: now,
-                    });
-                }
-            }
+            add_line(tx, &cfg, &mut cart, &input, now)?;
             store::put_cart(tx, &o, &cart)
         })
         .await?;
     get(state, &owner)
+}
+
+/// `input` added to `cart` as an add to cart does: the variant must be for sale, its
+/// line (merged with one of the same variant) within the quantity bound, the cart within
+/// its line bound; the line takes the current price.
+fn add_line(
+    wtx: &WriteTransaction,
+    cfg: &OrdersConfig,
+    cart: &mut Cart,
+    input: &AddInput,
+    now: time::OffsetDateTime,
+) -> Result<()> {
+    check_quantity(cfg, input.quantity)?;
+    let price = purchasable_price(wtx, input.product_id, input.variant_id)?;
+    match cart
+        .lines
+        .iter_mut()
+        .find(|l| l.product_id == input.product_id && l.variant_id == input.variant_id)
+    {
+        Some(l) => {
+            let q = l.quantity + input.quantity;
+            check_quantity(cfg, q)?;
+            l.quantity = q;
+            l.price_seen = price;
+        }
+        None => {
+            if cart.lines.len() >= cfg.max_cart_lines {
+                return Err(Error::invalid(
+                    "variant_id",
+                    "cart_full",
+                    format!("a cart holds at most {} lines", cfg.max_cart_lines),
+                ));
+            }
+            cart.lines.push(CartLine {
+                id: CartItemId::new(),
+                product_id: input.product_id,
+                variant_id: input.variant_id,
+                quantity: input.quantity,
+                price_seen: price,
+                added_at: now,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The cart a "buy now" checkout orders: `items` checked one by one as adds to a cart
+/// are, the errors naming the item (`items[1].quantity`). Nobody's stored cart is read
+/// or changed.
+pub(super) fn of_items(
+    wtx: &WriteTransaction,
+    cfg: &OrdersConfig,
+    items: &[AddInput],
+    now: time::OffsetDateTime,
+) -> Result<Cart> {
+    if items.is_empty() {
+        return Err(Error::invalid(
+            "items",
+            "empty",
+            "list at least one item, or leave items out to order the cart",
+        ));
+    }
+    let mut cart = Cart::default();
+    for (i, item) in items.iter().enumerate() {
+        add_line(wtx, cfg, &mut cart, item, now).map_err(|e| match e {
+            Error::Validation(fields) => Error::Validation(
+                fields
+                    .into_iter()
+                    .map(|f| FieldError {
+                        field: format!("items[{i}].{}", f.field),
+                        ..f
+                    })
+                    .collect(),
+            ),
+            other => other,
+        })?;
+    }
+    Ok(cart)
 }
 
 /// Sets a line's quantity (and accepts its current price).

@@ -38,6 +38,9 @@ pub struct CheckoutInput {
     pub payment_method_id: Option<PaymentMethodId>,
     #[serde(default)]
     pub card: Option<CardInput>,
+    /// "Buy now": order these items instead of the cart, which stays as it is.
+    #[serde(default)]
+    pub items: Option<Vec<cart::AddInput>>,
 }
 
 /// What checkout answers: the order, and the payment with what the payer must do next
@@ -116,6 +119,7 @@ pub async fn checkout(
         actor: p.actor(),
         guest_email: None,
         access_hash: None,
+        items: input.items,
     };
     let choice = PaymentChoice {
         method: input.payment_method,
@@ -169,7 +173,7 @@ pub async fn checkout(
     .await
 }
 
-/// Whose cart becomes an order, and who owns the order.
+/// Whose cart becomes an order (or which items, bought at once), and who owns the order.
 #[derive(Clone)]
 pub(super) struct Placement {
     pub owner: CartOwner,
@@ -177,6 +181,8 @@ pub(super) struct Placement {
     pub actor: String,
     pub guest_email: Option<String>,
     pub access_hash: Option<String>,
+    /// `None`: the owner's cart, emptied by the order.
+    pub items: Option<Vec<cart::AddInput>>,
 }
 
 /// How the buyer pays.
@@ -222,8 +228,12 @@ fn place_in(
         actor,
         guest_email,
         access_hash,
+        items,
     } = who;
-    let c = store::cart_in(tx, &owner)?.unwrap_or_default();
+    let c = match &items {
+        None => store::cart_in(tx, &owner)?.unwrap_or_default(),
+        Some(items) => cart::of_items(tx, cfg, items, now)?,
+    };
     if c.lines.is_empty() {
         return Err(Error::conflict("cart_empty", "the cart is empty"));
     }
@@ -362,7 +372,9 @@ fn place_in(
         delivered_at: None,
     };
     store::put_order(tx, &order, true)?;
-    store::put_cart(tx, &owner, &model::Cart::default())?;
+    if items.is_none() {
+        store::put_cart(tx, &owner, &model::Cart::default())?;
+    }
     store::set_timer(
         tx,
         &Timer {

@@ -142,6 +142,7 @@ pub async fn checkout_guest(
             actor: format!("guest:{user}"),
             guest_email: Some(email.as_str().to_string()),
             access_hash: Some(hash_token(&token)),
+            items: None,
         },
         input.shipping_address.clone(),
         input.payment_method,

@@ -322,6 +322,7 @@ async fn run_checkout(
                 payment_method: method,
                 payment_method_id: None,
                 card,
+                items: None,
             };
             let answer = orders::checkout(state, p, ip, input).await?;
             Ok(Placed {
