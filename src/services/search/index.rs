@@ -212,8 +212,9 @@ pub struct Live {
     pub reader: IndexReader,
     pub fields: Fields,
     pub dir: PathBuf,
-    /// The searchable words per segment, read once per segment (see `vocab`).
-    pub vocab: super::vocab::Vocabulary,
+    /// What requests read: a searcher with its segments' words and suggestion entries,
+    /// replaced whole after each reload (see `view`).
+    views: super::view::Views,
     /// Recent answers of this index (see `cache`).
     pub answers: super::cache::AnswerCache,
 }
@@ -257,26 +258,34 @@ impl Live {
             .reload_policy(ReloadPolicy::Manual)
             .try_into()
             .map_err(ts)?;
+        let views = super::view::Views::open(&reader, &fields)?;
         Ok(Live {
             index,
             reader,
             fields,
             dir: dir.to_path_buf(),
-            vocab: super::vocab::Vocabulary::default(),
+            views,
             answers: super::cache::AnswerCache::default(),
         })
+    }
+
+    /// The searcher and segment data to answer a request from.
+    pub fn view(&self) -> std::sync::Arc<super::view::View> {
+        self.views.current()
     }
 
     pub fn writer(&self, memory_mib: usize) -> Result<IndexWriter> {
         self.index.writer(memory_mib * 1024 * 1024).map_err(ts)
     }
 
-    /// Commits what `writer` holds together with `offsets`, then shows it to readers.
+    /// Commits what `writer` holds together with `offsets`, then shows it to readers once
+    /// the new segments' in-memory data is built (so no request waits for it).
     pub fn commit(&self, writer: &mut IndexWriter, offsets: &Offsets) -> Result<()> {
         let mut prepared = writer.prepare_commit().map_err(ts)?;
         prepared.set_payload(&serde_json::to_string(offsets)?);
         prepared.commit().map_err(ts)?;
-        self.reader.reload().map_err(ts)
+        self.reader.reload().map_err(ts)?;
+        self.views.refresh(&self.reader, &self.fields)
     }
 }
 

@@ -98,7 +98,8 @@ pub fn trending(state: &AppState, limit: usize) -> Result<TrendingAnswer> {
 /// The product's hit view if the index holds it (active, its vendor not suspended).
 fn view_of(live: &Live, id: &str) -> Result<Option<HitView>> {
     let f = live.fields;
-    let searcher = live.reader.searcher();
+    let view = live.view();
+    let searcher = &view.searcher;
     let q = TermQuery::new(Term::from_field_text(f.id, id), IndexRecordOption::Basic);
     let top = searcher
         .search(&q, &TopDocs::with_limit(1))

@@ -15,6 +15,7 @@ pub mod suggest;
 pub mod suggest_index;
 pub mod suggest_queries;
 pub mod trending;
+pub mod view;
 pub mod vocab;
 
 use crate::app::AppState;
@@ -49,9 +50,9 @@ pub struct SearchState {
     affinity: Mutex<HashMap<crate::auth::UserId, Affinity>>,
     /// Search analytics, trending and popular queries, from the telemetry topic.
     pub analytics: analytics::Analytics,
-    /// What as-you-type suggestions read: words and documents per index segment, and
-    /// a recent snapshot of the popular queries.
-    pub(crate) suggest_index: suggest_index::SuggestIndex,
+    /// What as-you-type suggestions read beside the live index's view: the catalog's
+    /// category names, and a recent snapshot of the popular queries.
+    pub(crate) category_names: suggest_index::CategoryCache,
     pub(crate) popular_queries: suggest_queries::PopularQueries,
 }
 
@@ -90,7 +91,7 @@ impl SearchState {
             popularity: Mutex::new(popularity),
             affinity: Mutex::new(HashMap::new()),
             analytics: analytics::Analytics::default(),
-            suggest_index: suggest_index::SuggestIndex::default(),
+            category_names: suggest_index::CategoryCache::default(),
             popular_queries: suggest_queries::PopularQueries::default(),
         }))
     }
@@ -200,7 +201,8 @@ impl SearchState {
     /// unless something indexed a product twice).
     pub fn stats(&self) -> Result<IndexStats> {
         let live = self.live()?;
-        let searcher = live.reader.searcher();
+        let view = live.view();
+        let searcher = &view.searcher;
         let mut ids = std::collections::HashSet::new();
         let mut documents = 0u64;
         for seg in searcher.segment_readers() {
@@ -260,7 +262,8 @@ impl Action {
 /// Product id → popularity as stored in the live index.
 fn popularity_of(live: &Live) -> HashMap<String, u64> {
     let mut out = HashMap::new();
-    let searcher = live.reader.searcher();
+    let view = live.view();
+    let searcher = &view.searcher;
     for seg in searcher.segment_readers() {
         let ff = seg.fast_fields();
         let (Ok(Some(ids)), Ok(pop)) = (ff.str("id"), ff.u64("popularity")) else {
@@ -409,18 +412,16 @@ pub(crate) fn run_cached(
     req: &SearchRequest,
     affinity: &request::Affinity,
 ) -> Result<SearchAnswer> {
-    // Read before the searcher and the read transaction the answer comes from: a change
-    // after this point can only make the stored answer's stamp look older than it is.
-    let stamp = (
-        live.reader.searcher().generation().generation_id(),
-        state.store.generation(),
-    );
+    // The answer comes from this view; the store's generation is read before the read
+    // transaction, so a commit in between can only make the stamp look older than it is.
+    let view = live.view();
+    let stamp = (view.generation(), state.store.generation());
     let key = cache::key(req, affinity);
     if let Some(hit) = key.as_deref().and_then(|k| live.answers.get(stamp, k)) {
         return Ok(hit);
     }
     let rtx = state.store.read()?;
-    let answer = request::run(&state.search, live, &rtx, req, affinity)?;
+    let answer = request::run(&state.search, live, &view, &rtx, req, affinity)?;
     if let Some(k) = key {
         live.answers.put(stamp, k, &answer);
     }

@@ -5,6 +5,7 @@
 use super::facets::{FacetCollector, Wanted};
 use super::index::{self, HitView, Live};
 use super::query::{self, Expansion};
+use super::view::View;
 use super::vocab;
 use super::{FACETS, Hit, SearchAnswer, SearchState, Understood, UnderstoodWord};
 use crate::error::{Error, Result};
@@ -259,12 +260,13 @@ fn filter(q: Box<dyn Query>) -> (Occur, Box<dyn Query>) {
 pub(crate) fn run(
     search: &SearchState,
     live: &Live,
+    view: &View,
     rtx: &ReadTransaction,
     req: &SearchRequest,
     affinity: &Affinity,
 ) -> Result<SearchAnswer> {
     let f = live.fields;
-    let searcher = live.reader.searcher();
+    let searcher = &view.searcher;
     let mut analyzer = index::analyzer();
     let parsed = query::parse(&req.q, &mut analyzer);
     let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
@@ -275,14 +277,9 @@ pub(crate) fn run(
         ..Understood::default()
     };
     let last = parsed.words.len().saturating_sub(1);
-    let segments = if parsed.words.is_empty() {
-        Vec::new()
-    } else {
-        live.vocab.segments(&searcher, &f)?
-    };
     for (i, w) in parsed.words.iter().enumerate() {
         let prefix = parsed.last_is_prefix && i == last;
-        let cands = vocab::candidates(&segments, w, prefix);
+        let cands = vocab::candidates(&view.words, w, prefix);
         let mut exp: Vec<(Expansion, u8)> = query::expand(w, prefix, cands.iter().map(|(t, _)| *t))
             .into_iter()
             .filter_map(|e| vocab::fields_of(&cands, &e.term).map(|m| (e, m)))
@@ -374,7 +371,7 @@ pub(crate) fn run(
         Sort::Relevance => {
             let aff = affinity.clone();
             collect(
-                &searcher,
+                searcher,
                 &query,
                 top.tweak_score(move |seg: &SegmentReader| {
                     let stock = seg.fast_fields().u64("in_stock").ok();
@@ -406,7 +403,7 @@ pub(crate) fn run(
         Sort::PriceAsc | Sort::PriceDesc => {
             let asc = req.sort == Sort::PriceAsc;
             collect(
-                &searcher,
+                searcher,
                 &query,
                 top.custom_score(move |seg: &SegmentReader| {
                     let col = seg.fast_fields().i64("price_min").ok();
@@ -419,7 +416,7 @@ pub(crate) fn run(
             )?
         }
         Sort::Newest => collect(
-            &searcher,
+            searcher,
             &query,
             top.custom_score(|seg: &SegmentReader| {
                 let col = seg.fast_fields().i64("created").ok();
@@ -428,7 +425,7 @@ pub(crate) fn run(
             facets,
         )?,
         Sort::Popularity => collect(
-            &searcher,
+            searcher,
             &query,
             top.custom_score(|seg: &SegmentReader| {
                 let col = seg.fast_fields().u64("popularity").ok();
@@ -438,7 +435,7 @@ pub(crate) fn run(
         )?,
     };
 
-    let snippets = SnippetGenerator::create(&searcher, &query, f.description).map(|mut g| {
+    let snippets = SnippetGenerator::create(searcher, &query, f.description).map(|mut g| {
         g.set_max_num_chars(160);
         g
     });

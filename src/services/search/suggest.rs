@@ -49,12 +49,12 @@ pub fn suggestions(state: &AppState, q: &str) -> Result<Vec<Suggestion>> {
         return Ok(Vec::new());
     }
     let live = search.live()?;
-    let searcher = live.reader.searcher();
-    let segments = search.suggest_index.segments(&searcher, &live.fields)?;
+    let view = live.view();
+    let searcher = &view.searcher;
     let parsed = query::parse(q, &mut index::analyzer());
     let readers = searcher.segment_readers();
     let alive = |seg: usize, doc| readers.get(seg).is_some_and(|r| !r.is_deleted(doc));
-    let found = suggest_index::find(&segments, alive, &parsed, CANDIDATES);
+    let found = suggest_index::find(&view.suggest, alive, &parsed, CANDIDATES);
 
     let mut out: Vec<Suggestion> = search
         .popular_queries
@@ -69,7 +69,7 @@ pub fn suggestions(state: &AppState, q: &str) -> Result<Vec<Suggestion>> {
     let names = if found.categories.is_empty() {
         Default::default()
     } else {
-        search.suggest_index.categories(&state.store)?
+        search.category_names.categories(&state.store)?
     };
     let categories: Vec<Suggestion> = leaves(&found.categories, &names)
         .into_iter()

@@ -7,6 +7,8 @@
 //! documents (archived, draft and suspended vendors' products, replaced versions) are
 //! skipped with the searcher's own alive bits, so it shows what search would show.
 //! Words are matched as search matches them (`vocab::candidates`, `query::expand`).
+//! A segment's entries are read when the index reloads, before requests see the segment
+//! (see `view`).
 
 use super::index::{self, Fields};
 use super::query::{self, Expansion, Parsed};
@@ -15,9 +17,8 @@ use crate::error::{Error, Result};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use tantivy::index::SegmentId;
 use tantivy::schema::IndexRecordOption;
-use tantivy::{DocId, DocSet, Searcher, SegmentReader, TERMINATED};
+use tantivy::{DocId, DocSet, SegmentReader, TERMINATED};
 
 /// Field bits of a word (as `vocab::SegmentWords` keeps them).
 pub const IN_TITLE: u8 = 1;
@@ -167,13 +168,9 @@ pub fn boost(in_stock: bool, popularity: u64, title_words: u32) -> f32 {
         / (1.0 + 0.05 * title_words as f32)
 }
 
-/// Segment id → its entries, for the segments of the searchers in use; and the
-/// catalog's category names as of a store generation.
+/// The catalog's category names as of a store generation.
 #[derive(Default)]
-pub struct SuggestIndex {
-    segments: Mutex<HashMap<SegmentId, Arc<SegmentEntries>>>,
-    /// Held while segments are read, so concurrent first requests wait for one build.
-    building: Mutex<()>,
+pub struct CategoryCache {
     categories: Mutex<Option<(u64, Arc<CategoryNames>)>>,
 }
 
@@ -184,7 +181,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-impl SuggestIndex {
+impl CategoryCache {
     /// The catalog's categories, read again only when the store has committed since.
     pub fn categories(&self, store: &crate::store::Store) -> Result<Arc<CategoryNames>> {
         // Read before the transaction: a commit in between only makes the copy look older.
@@ -206,47 +203,11 @@ impl SuggestIndex {
         }
         Ok(names)
     }
-
-    /// The entries of every segment `searcher` sees, in its segment order (read from the
-    /// index the first time a segment is met; segments no longer searched are forgotten).
-    pub fn segments(&self, searcher: &Searcher, f: &Fields) -> Result<Vec<Arc<SegmentEntries>>> {
-        let readers = searcher.segment_readers();
-        let known = |map: &HashMap<SegmentId, Arc<SegmentEntries>>| {
-            readers
-                .iter()
-                .map(|r| map.get(&r.segment_id()).cloned())
-                .collect::<Option<Vec<_>>>()
-        };
-        if let Some(all) = known(&lock(&self.segments)) {
-            return Ok(all);
-        }
-        let _building = lock(&self.building);
-        let mut out = Vec::with_capacity(readers.len());
-        for r in readers {
-            let have = lock(&self.segments).get(&r.segment_id()).cloned();
-            let entries = match have {
-                Some(e) => e,
-                None => {
-                    let e = Arc::new(read_segment(r, f)?);
-                    lock(&self.segments).insert(r.segment_id(), e.clone());
-                    e
-                }
-            };
-            out.push(entries);
-        }
-        let mut map = lock(&self.segments);
-        // Keep the current segments and a few recent others (searchers still in flight
-        // on the previous generation); the rest were merged away.
-        if map.len() > readers.len() + 16 {
-            let live: std::collections::HashSet<SegmentId> =
-                readers.iter().map(SegmentReader::segment_id).collect();
-            map.retain(|id, _| live.contains(id));
-        }
-        Ok(out)
-    }
 }
 
-fn read_segment(seg: &SegmentReader, f: &Fields) -> Result<SegmentEntries> {
+/// One segment's entries, read from the index (when a view of the index is built, see
+/// `view`).
+pub(crate) fn read_segment(seg: &SegmentReader, f: &Fields) -> Result<SegmentEntries> {
     let storage = |e: std::io::Error| Error::Storage(format!("search index: {e}"));
     let mut parts = Parts::default();
     for (bit, field) in [

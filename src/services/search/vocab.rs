@@ -7,10 +7,8 @@
 use super::index::{self, Fields};
 use super::query;
 use crate::error::{Error, Result};
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use tantivy::index::SegmentId;
-use tantivy::{Searcher, SegmentReader};
+use std::sync::Arc;
+use tantivy::SegmentReader;
 
 /// One segment's words: sorted, distinct, each with the bit set of the fields
 /// (in `query::weighted_fields` order) that hold it.
@@ -54,61 +52,13 @@ impl SegmentWords {
     }
 }
 
-/// Segment id → its words, for the segments of the searchers in use.
-#[derive(Default)]
-pub struct Vocabulary {
-    segments: Mutex<HashMap<SegmentId, Arc<SegmentWords>>>,
-}
-
 /// Candidate words for one query word, across segments: distinct, sorted, with the union
 /// of the fields holding each.
 pub type Candidates<'a> = Vec<(&'a str, u8)>;
 
-impl Vocabulary {
-    /// The words of every segment `searcher` sees (read from the index the first time a
-    /// segment is met; segments no longer searched are forgotten).
-    pub fn segments(&self, searcher: &Searcher, f: &Fields) -> Result<Vec<Arc<SegmentWords>>> {
-        let readers = searcher.segment_readers();
-        let mut out = Vec::with_capacity(readers.len());
-        let mut missing = Vec::new();
-        {
-            let map = self.segments.lock().unwrap_or_else(|p| p.into_inner());
-            for (i, seg) in readers.iter().enumerate() {
-                match map.get(&seg.segment_id()) {
-                    Some(w) => out.push(Some(w.clone())),
-                    None => {
-                        out.push(None);
-                        missing.push(i);
-                    }
-                }
-            }
-        }
-        if !missing.is_empty() {
-            let mut built = Vec::new();
-            for i in missing {
-                if let Some(seg) = readers.get(i) {
-                    let w = Arc::new(read_segment(seg, f)?);
-                    if let Some(slot) = out.get_mut(i) {
-                        *slot = Some(w.clone());
-                    }
-                    built.push((seg.segment_id(), w));
-                }
-            }
-            let mut map = self.segments.lock().unwrap_or_else(|p| p.into_inner());
-            map.extend(built);
-            // Keep the current segments and a few recent others (searchers still in flight
-            // on the previous generation); the rest were merged away.
-            if map.len() > readers.len() + 16 {
-                let live: std::collections::HashSet<SegmentId> =
-                    readers.iter().map(SegmentReader::segment_id).collect();
-                map.retain(|id, _| live.contains(id));
-            }
-        }
-        Ok(out.into_iter().flatten().collect())
-    }
-}
-
-fn read_segment(seg: &SegmentReader, f: &Fields) -> Result<SegmentWords> {
+/// One segment's words, read from the index (when a view of the index is built, see
+/// `view`).
+pub(crate) fn read_segment(seg: &SegmentReader, f: &Fields) -> Result<SegmentWords> {
     let mut pairs = Vec::new();
     for (bit, (field, _)) in query::weighted_fields(f).into_iter().enumerate() {
         let inv = seg.inverted_index(field).map_err(index::ts)?;
