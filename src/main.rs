@@ -235,14 +235,13 @@ fn init_tracing(config: &Config) -> souk::logging::Guard {
     let filter = tracing_subscriber::EnvFilter::try_new(&config.telemetry.level)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let (sink, guard) = souk::logging::buffered(Box::new(std::io::stderr()));
-    let builder = tracing_subscriber::fmt()
+    tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(sink);
-    if config.telemetry.format == "json" {
-        builder.json().flatten_event(true).init();
-    } else {
-        builder.init();
-    }
+        .with_writer(sink)
+        .event_format(souk::logging::LineFormat {
+            json: config.telemetry.format == "json",
+        })
+        .init();
     guard
 }
 

@@ -15,7 +15,6 @@ use axum::response::{IntoResponse, Response};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tracing::Instrument;
 
 /// What the outer layer needs to know about the server it runs in.
 #[derive(Clone, Copy)]
@@ -46,20 +45,11 @@ pub async fn observe(State(o): State<Observe>, mut req: Request, next: Next) -> 
         .unwrap_or_else(|| "<unmatched>".to_owned());
     let method = req.method().clone();
     req.extensions_mut().insert(id.clone());
-    let span = tracing::info_span!(
-        "request",
-        request.id = %id,
-        http.method = %method,
-        http.route = %route,
-    );
     metrics::request_started();
     let guard = InFlight;
 
-    let res = id
-        .clone()
-        .scope(next.run(req))
-        .instrument(span.clone())
-        .await;
+    // The log lines of the request get its id from this scope (logging::LineFormat).
+    let res = id.clone().scope(next.run(req)).await;
     let mut res = problem_for_plain_errors(res, &id);
 
     let h = res.headers_mut();
@@ -90,18 +80,16 @@ pub async fn observe(State(o): State<Observe>, mut req: Request, next: Next) -> 
     let elapsed = started.elapsed();
     drop(guard);
     metrics::request_finished(method.as_str(), &route, status, elapsed.as_secs_f64());
-    span.in_scope(|| {
-        tracing::event!(
-            target: "souk::access",
-            tracing::Level::INFO,
-            http.method = %method,
-            http.route = %route,
-            http.status = status,
-            latency_ms = elapsed.as_secs_f64() * 1000.0,
-            request.id = %id,
-            "request"
-        );
-    });
+    tracing::event!(
+        target: "souk::access",
+        tracing::Level::INFO,
+        http.method = %method,
+        http.route = %route,
+        http.status = status,
+        latency_ms = elapsed.as_secs_f64() * 1000.0,
+        request.id = %id,
+        "request"
+    );
     res
 }
 

@@ -33,7 +33,7 @@ pub fn init_process() {
         let _ = rustls::crypto::ring::default_provider().install_default();
         if std::env::var_os("TEST_LOG").is_some() {
             let _ = tracing_subscriber::fmt()
-                .json()
+                .event_format(souk::logging::LineFormat { json: true })
                 .with_env_filter("info")
                 .with_test_writer()
                 .try_init();

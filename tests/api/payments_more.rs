@@ -50,8 +50,9 @@ fn files_containing(dir: &std::path::Path, needle: &[u8]) -> Vec<String> {
 async fn saved_methods_are_sealed_and_no_card_number_is_stored_or_logged() {
     let logs = Captured::default();
     let sink = logs.clone();
+    // The server's own line format, so what is checked is what would be written.
     let subscriber = tracing_subscriber::fmt()
-        .json()
+        .event_format(souk::logging::LineFormat { json: true })
         .with_max_level(tracing::Level::DEBUG)
         .with_writer(move || sink.clone())
         .finish();

@@ -4,6 +4,10 @@
 //! Warnings and errors are written at once, after what is buffered, so the order holds;
 //! if the process is killed, at most the last 50 ms of info lines are lost.
 
+mod format;
+
+pub use format::LineFormat;
+
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
