@@ -50,9 +50,9 @@ pub struct SearchState {
     affinity: Mutex<HashMap<crate::auth::UserId, Affinity>>,
     /// Search analytics, trending and popular queries, from the telemetry topic.
     pub analytics: analytics::Analytics,
-    /// What as-you-type suggestions read beside the live index's view: the catalog's
-    /// category names, and a recent snapshot of the popular queries.
-    pub(crate) category_names: suggest_index::CategoryCache,
+    /// The catalog's categories (suggestions name them, facets count them), and a
+    /// recent snapshot of the popular queries (for suggestions).
+    pub(crate) categories: suggest_index::CategoryCache,
     pub(crate) popular_queries: suggest_queries::PopularQueries,
 }
 
@@ -91,7 +91,7 @@ impl SearchState {
             popularity: Mutex::new(popularity),
             affinity: Mutex::new(HashMap::new()),
             analytics: analytics::Analytics::default(),
-            category_names: suggest_index::CategoryCache::default(),
+            categories: suggest_index::CategoryCache::default(),
             popular_queries: suggest_queries::PopularQueries::default(),
         }))
     }
@@ -421,7 +421,7 @@ pub(crate) fn run_cached(
         return Ok(hit);
     }
     let rtx = state.store.read()?;
-    let answer = request::run(&state.search, live, &view, &rtx, req, affinity)?;
+    let answer = request::run(&state.search, &view, (&rtx, stamp.1), req, affinity)?;
     if let Some(k) = key {
         live.answers.put(stamp, k, &answer);
     }

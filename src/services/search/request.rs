@@ -3,7 +3,7 @@
 //! It never writes anything and never decides visibility (the index holds only what sells).
 
 use super::facets::{FacetCollector, Wanted};
-use super::index::{self, HitView, Live};
+use super::index::{self, HitView};
 use super::query::{self, Expansion};
 use super::view::View;
 use super::vocab;
@@ -257,15 +257,16 @@ fn filter(q: Box<dyn Query>) -> (Occur, Box<dyn Query>) {
     (Occur::Must, Box::new(ConstScoreQuery::new(q, 0.0)))
 }
 
+/// Runs `req` on `view`; `rtx` is a read transaction begun once the store was at the
+/// given generation (or later).
 pub(crate) fn run(
     search: &SearchState,
-    live: &Live,
     view: &View,
-    rtx: &ReadTransaction,
+    (rtx, generation): (&ReadTransaction, u64),
     req: &SearchRequest,
     affinity: &Affinity,
 ) -> Result<SearchAnswer> {
-    let f = live.fields;
+    let f = view.fields;
     let searcher = &view.searcher;
     let mut analyzer = index::analyzer();
     let parsed = query::parse(&req.q, &mut analyzer);
@@ -279,26 +280,28 @@ pub(crate) fn run(
     let last = parsed.words.len().saturating_sub(1);
     for (i, w) in parsed.words.iter().enumerate() {
         let prefix = parsed.last_is_prefix && i == last;
-        let cands = vocab::candidates(&view.words, w, prefix);
-        let mut exp: Vec<(Expansion, u8)> = query::expand(w, prefix, cands.iter().map(|(t, _)| *t))
-            .into_iter()
-            .filter_map(|e| vocab::fields_of(&cands, &e.term).map(|m| (e, m)))
-            .collect();
+        let exp = view.expansions.get_or(w, prefix, || {
+            let cands = vocab::candidates(&view.words, w, prefix);
+            query::expand(w, prefix, cands.iter().map(|(t, _)| *t))
+                .into_iter()
+                .filter_map(|e| vocab::fields_of(&cands, &e.term).map(|m| (e, m)))
+                .collect()
+        });
         understood.words.push(UnderstoodWord {
             input: w.clone(),
             matches: exp.iter().take(5).map(|(e, _)| e.term.clone()).collect(),
         });
-        if exp.is_empty() {
+        let query = if exp.is_empty() {
             // Nothing in the index resembles it: the word still has to match, so nothing does.
-            exp.push((
-                Expansion {
-                    term: w.clone(),
-                    weight: 1.0,
-                },
-                u8::MAX,
-            ));
-        }
-        clauses.push((Occur::Must, query::word_query_in(&f, &exp)));
+            let exact = Expansion {
+                term: w.clone(),
+                weight: 1.0,
+            };
+            query::word_query_in(&f, &[(exact, u8::MAX)])
+        } else {
+            query::word_query_in(&f, &exp)
+        };
+        clauses.push((Occur::Must, query));
     }
     for p in &parsed.phrases {
         clauses.push((Occur::Must, query::phrase_query(&f, p)));
@@ -466,7 +469,7 @@ pub(crate) fn run(
         total,
         total_exact: true,
         next_cursor,
-        facets: facet_json(rtx, req, &search.config.price_buckets, counts)?,
+        facets: facet_json(search, (rtx, generation), req, counts)?,
         query: understood,
     })
 }
@@ -514,11 +517,12 @@ where
 }
 
 fn facet_json(
-    rtx: &ReadTransaction,
+    search: &SearchState,
+    (rtx, generation): (&ReadTransaction, u64),
     req: &SearchRequest,
-    bounds: &[i64],
     counts: super::facets::Counts,
 ) -> Result<Map<String, Value>> {
+    let bounds = &search.config.price_buckets;
     let mut out = Map::new();
     let sorted = |m: std::collections::HashMap<String, u64>| {
         let mut v: Vec<(String, u64)> = m.into_iter().collect();
@@ -526,10 +530,10 @@ fn facet_json(
         v
     };
     if req.facets.category {
-        let cats = crate::services::catalog::store::all_categories(rtx)?;
+        let cats = search.categories.categories_in(rtx, generation)?;
         out.insert(
             "category".into(),
-            category_tree(&cats, None, &counts.category),
+            category_tree(&cats.list, None, &counts.category),
         );
     }
     if req.facets.brand {

@@ -54,7 +54,11 @@ pub fn suggestions(state: &AppState, q: &str) -> Result<Vec<Suggestion>> {
     let parsed = query::parse(q, &mut index::analyzer());
     let readers = searcher.segment_readers();
     let alive = |seg: usize, doc| readers.get(seg).is_some_and(|r| !r.is_deleted(doc));
-    let found = suggest_index::find(&view.suggest, alive, &parsed, CANDIDATES);
+    let expand = |w: &str, prefix| {
+        let work = || suggest_index::expansions(&view.suggest, w, prefix);
+        view.suggest_expansions.get_or(w, prefix, work)
+    };
+    let found = suggest_index::find_with(&view.suggest, alive, &parsed, CANDIDATES, expand);
 
     let mut out: Vec<Suggestion> = search
         .popular_queries
@@ -66,12 +70,12 @@ pub fn suggestions(state: &AppState, q: &str) -> Result<Vec<Suggestion>> {
             text,
         })
         .collect();
-    let names = if found.categories.is_empty() {
+    let cats = if found.categories.is_empty() {
         Default::default()
     } else {
-        search.category_names.categories(&state.store)?
+        search.categories.categories(&state.store)?
     };
-    let categories: Vec<Suggestion> = leaves(&found.categories, &names)
+    let categories: Vec<Suggestion> = leaves(&found.categories, &cats.names)
         .into_iter()
         .take(MAX_CATEGORIES)
         .map(|(id, name)| Suggestion {

@@ -14,6 +14,7 @@ use super::index::{self, Fields};
 use super::query::{self, Expansion, Parsed};
 use super::vocab::{self, SegmentWords};
 use crate::error::{Error, Result};
+use crate::services::catalog::model::Category;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -168,10 +169,18 @@ pub fn boost(in_stock: bool, popularity: u64, title_words: u32) -> f32 {
         / (1.0 + 0.05 * title_words as f32)
 }
 
-/// The catalog's category names as of a store generation.
+/// The catalog's categories as of a store generation, read from redb again only once the
+/// store has committed since (suggestions name categories, search answers count them).
 #[derive(Default)]
 pub struct CategoryCache {
-    categories: Mutex<Option<(u64, Arc<CategoryNames>)>>,
+    categories: Mutex<Option<(u64, Arc<Categories>)>>,
+}
+
+/// The catalog's categories, as a list and by id.
+#[derive(Debug, Default)]
+pub struct Categories {
+    pub list: Vec<Category>,
+    pub names: CategoryNames,
 }
 
 /// Category id → (name, parent id).
@@ -182,26 +191,52 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl CategoryCache {
-    /// The catalog's categories, read again only when the store has committed since.
-    pub fn categories(&self, store: &crate::store::Store) -> Result<Arc<CategoryNames>> {
+    /// The catalog's categories now.
+    pub fn categories(&self, store: &crate::store::Store) -> Result<Arc<Categories>> {
         // Read before the transaction: a commit in between only makes the copy look older.
         let generation = store.generation();
-        if let Some((g, names)) = lock(&self.categories).as_ref() {
-            if *g == generation {
-                return Ok(names.clone());
-            }
+        if let Some(c) = self.at(generation) {
+            return Ok(c);
         }
         let rtx = store.read()?;
-        let names: CategoryNames = crate::services::catalog::store::all_categories(&rtx)?
-            .into_iter()
-            .map(|c| (c.id.to_string(), (c.name, c.parent.map(|p| p.to_string()))))
+        self.read(&rtx, generation)
+    }
+
+    /// The categories as of `rtx`, a read transaction begun once the store was at
+    /// `generation` (or later).
+    pub fn categories_in(
+        &self,
+        rtx: &redb::ReadTransaction,
+        generation: u64,
+    ) -> Result<Arc<Categories>> {
+        match self.at(generation) {
+            Some(c) => Ok(c),
+            None => self.read(rtx, generation),
+        }
+    }
+
+    fn at(&self, generation: u64) -> Option<Arc<Categories>> {
+        match lock(&self.categories).as_ref() {
+            Some((g, c)) if *g == generation => Some(c.clone()),
+            _ => None,
+        }
+    }
+
+    fn read(&self, rtx: &redb::ReadTransaction, generation: u64) -> Result<Arc<Categories>> {
+        let list = crate::services::catalog::store::all_categories(rtx)?;
+        let names = list
+            .iter()
+            .map(|c| {
+                let parent = c.parent.map(|p| p.to_string());
+                (c.id.to_string(), (c.name.clone(), parent))
+            })
             .collect();
-        let names = Arc::new(names);
+        let categories = Arc::new(Categories { list, names });
         let mut cache = lock(&self.categories);
         if cache.as_ref().is_none_or(|(g, _)| *g < generation) {
-            *cache = Some((generation, names.clone()));
+            *cache = Some((generation, categories.clone()));
         }
-        Ok(names)
+        Ok(categories)
     }
 }
 
@@ -299,6 +334,17 @@ thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
 }
 
+/// The expansions of a typed word (corrections, completions if `prefix`) that the
+/// segments' words hold, best first.
+pub fn expansions(segments: &[Arc<SegmentEntries>], word: &str, prefix: bool) -> Vec<Expansion> {
+    let words: Vec<Arc<SegmentWords>> = segments.iter().map(|s| s.words.clone()).collect();
+    let cands = vocab::candidates(&words, word, prefix);
+    query::expand(word, prefix, cands.iter().map(|(t, _)| *t))
+        .into_iter()
+        .filter(|e| vocab::fields_of(&cands, &e.term).is_some())
+        .collect()
+}
+
 /// The products (top `k`), brands and categories that every typed word leads to (the
 /// last one as a prefix if still being typed, typos as search allows them). `alive` says
 /// whether a segment's document is still searchable. `k` should not exceed [`PER_LIST`].
@@ -307,6 +353,19 @@ pub fn find(
     alive: impl Fn(usize, DocId) -> bool,
     parsed: &Parsed,
     k: usize,
+) -> Found {
+    let expand = |w: &str, prefix| Arc::new(expansions(segments, w, prefix));
+    find_with(segments, alive, parsed, k, expand)
+}
+
+/// As [`find`], with each typed word's [`expansions`] from `expand` (which may remember
+/// them: they depend only on the segments' words).
+pub fn find_with(
+    segments: &[Arc<SegmentEntries>],
+    alive: impl Fn(usize, DocId) -> bool,
+    parsed: &Parsed,
+    k: usize,
+    expand: impl Fn(&str, bool) -> Arc<Vec<Expansion>>,
 ) -> Found {
     let mut found = Found::default();
     let last = parsed.words.len().saturating_sub(1);
@@ -321,14 +380,9 @@ pub fn find(
     if typed.is_empty() {
         return found;
     }
-    let words: Vec<Arc<SegmentWords>> = segments.iter().map(|s| s.words.clone()).collect();
-    let mut expanded: Vec<Vec<Expansion>> = Vec::with_capacity(typed.len());
+    let mut expanded: Vec<Arc<Vec<Expansion>>> = Vec::with_capacity(typed.len());
     for (w, prefix) in &typed {
-        let cands = vocab::candidates(&words, w, *prefix);
-        let exp: Vec<Expansion> = query::expand(w, *prefix, cands.iter().map(|(t, _)| *t))
-            .into_iter()
-            .filter(|e| vocab::fields_of(&cands, &e.term).is_some())
-            .collect();
+        let exp = expand(w, *prefix);
         if exp.is_empty() {
             // A word nothing resembles: nothing matches every word.
             return found;
@@ -407,7 +461,7 @@ pub fn find(
 fn match_segment(
     scratch: &mut Scratch,
     seg: &SegmentEntries,
-    expanded: &[Vec<Expansion>],
+    expanded: &[Arc<Vec<Expansion>>],
     excluded: &[String],
     on_match: &mut impl FnMut(DocId, f32) -> bool,
 ) {
@@ -419,7 +473,7 @@ fn match_segment(
         .iter()
         .map(|exp| {
             let mut l: Vec<(f32, &[DocId])> = Vec::new();
-            for e in exp {
+            for e in exp.iter() {
                 if let Some(i) = seg.words.position(&e.term) {
                     l.push((e.weight, seg.title(i)));
                     l.push((e.weight * ELSEWHERE, seg.rest(i)));

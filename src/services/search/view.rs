@@ -7,6 +7,7 @@
 //! that holds the segment.
 
 use super::index::Fields;
+use super::query::Expansion;
 use super::suggest_index::{self, SegmentEntries};
 use super::vocab::{self, SegmentWords};
 use crate::error::Result;
@@ -18,8 +19,48 @@ use tantivy::{IndexReader, Searcher};
 /// A searcher and its segments' data, in the searcher's segment order.
 pub struct View {
     pub searcher: Searcher,
+    pub fields: Fields,
     pub words: Vec<Arc<SegmentWords>>,
     pub suggest: Vec<Arc<SegmentEntries>>,
+    /// Query words worked out against `words` (search) and against `suggest`'s words
+    /// (suggestions): they depend on nothing else, so a word typed again costs a lookup.
+    pub expansions: Memo<Vec<(Expansion, u8)>>,
+    pub suggest_expansions: Memo<Vec<Expansion>>,
+}
+
+/// Words distinct views kept expanded at most; past it the memo starts over.
+pub const MEMO_WORDS: usize = 4096;
+
+/// Typed word (finished, or a prefix) → what was worked out from it.
+pub struct Memo<V> {
+    words: Mutex<[HashMap<Box<str>, Arc<V>>; 2]>,
+}
+
+impl<V> Default for Memo<V> {
+    fn default() -> Self {
+        Memo {
+            words: Mutex::new([HashMap::new(), HashMap::new()]),
+        }
+    }
+}
+
+impl<V> Memo<V> {
+    /// What `work` gives for `word`, worked out once.
+    pub fn get_or(&self, word: &str, prefix: bool, work: impl FnOnce() -> V) -> Arc<V> {
+        let i = usize::from(prefix);
+        let lock = || self.words.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(v) = lock()[i].get(word) {
+            return v.clone();
+        }
+        // Worked out outside the lock: two requests may both do it, to the same result.
+        let v = Arc::new(work());
+        let mut words = lock();
+        if words[i].len() >= MEMO_WORDS {
+            words[i].clear();
+        }
+        words[i].insert(Box::from(word), v.clone());
+        v
+    }
 }
 
 impl View {
@@ -111,8 +152,11 @@ fn build(
     );
     Ok(View {
         searcher,
+        fields: *f,
         words,
         suggest,
+        expansions: Memo::default(),
+        suggest_expansions: Memo::default(),
     })
 }
 
@@ -126,6 +170,28 @@ mod tests {
         assert_eq!(view.words.len(), view.searcher.segment_readers().len());
         assert_eq!(view.suggest.len(), view.words.len());
         view.words.len()
+    }
+
+    #[test]
+    fn a_word_is_worked_out_once_per_kind() {
+        let memo: Memo<String> = Memo::default();
+        let calls = std::cell::Cell::new(0);
+        let work = |w: &str, p: bool| {
+            calls.set(calls.get() + 1);
+            format!("{w}{p}")
+        };
+        assert_eq!(
+            *memo.get_or("mug", false, || work("mug", false)),
+            "mugfalse"
+        );
+        assert_eq!(
+            *memo.get_or("mug", false, || work("mug", false)),
+            "mugfalse"
+        );
+        assert_eq!(calls.get(), 1);
+        // A prefix is another question than the finished word.
+        assert_eq!(*memo.get_or("mug", true, || work("mug", true)), "mugtrue");
+        assert_eq!(calls.get(), 2);
     }
 
     #[test]
