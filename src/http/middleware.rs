@@ -1,7 +1,8 @@
-//! The layers around every route: request id + access log + metrics + security headers
-//! (one outer layer, so each request is measured once), problem+json for errors that
-//! axum or tower answer in plain text, rate limiting, per-group timeouts and panics.
-//! Nothing here reads a body or logs a query string or an Authorization header.
+//! The layers around every route: request id + access log + metrics + security headers,
+//! rate limiting and per-group timeouts (one outer layer, so each request is measured
+//! once and pays for one layer, not three), problem+json for errors that axum or tower
+//! answer in plain text, and panics. Nothing here reads a body or logs a query string or
+//! an Authorization header.
 
 use crate::config::{RateLimit, Timeouts};
 use crate::http::metrics;
@@ -17,10 +18,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// What the outer layer needs to know about the server it runs in.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 pub struct Observe {
     /// HSTS only makes sense when this listener speaks TLS.
     pub hsts: bool,
+    pub limits: Arc<Limits>,
+    pub timeouts: Arc<Timeouts>,
 }
 
 const CSP: &str = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; \
@@ -49,7 +52,7 @@ pub async fn observe(State(o): State<Observe>, mut req: Request, next: Next) -> 
     let guard = InFlight;
 
     // The log lines of the request get its id from this scope (logging::LineFormat).
-    let res = id.clone().scope(next.run(req)).await;
+    let res = id.clone().scope(o.admit_and_run(req, next)).await;
     let mut res = problem_for_plain_errors(res, &id);
 
     let h = res.headers_mut();
@@ -167,8 +170,18 @@ pub fn timeout_for(t: &Timeouts, path: &str) -> Duration {
     Duration::from_secs(secs)
 }
 
-pub async fn timeout(State(t): State<Arc<Timeouts>>, req: Request, next: Next) -> Response {
-    let limit = timeout_for(&t, req.uri().path());
+impl Observe {
+    /// The request through the rate limit, then the rest of the stack within its timeout.
+    async fn admit_and_run(&self, req: Request, next: Next) -> Response {
+        match self.limits.refusal(&req) {
+            None => timeout(&self.timeouts, req, next).await,
+            Some(refused) => refused,
+        }
+    }
+}
+
+async fn timeout(t: &Timeouts, req: Request, next: Next) -> Response {
+    let limit = timeout_for(t, req.uri().path());
     match tokio::time::timeout(limit, next.run(req)).await {
         Ok(res) => res,
         Err(_) => {
@@ -202,40 +215,37 @@ impl Limits {
             trusted_proxies: trusted_proxies.to_vec(),
         }
     }
-}
 
-pub async fn rate_limit(State(l): State<Arc<Limits>>, req: Request, next: Next) -> Response {
-    if !l.enabled {
-        return next.run(req).await;
-    }
-    // Without connection info (a router driven in-process) every caller is one client.
-    let peer = req
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip())
-        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
-    let ip = if l.trusted_proxies.is_empty() {
-        peer
-    } else {
-        let forwarded: Vec<&str> = req
-            .headers()
-            .get_all("x-forwarded-for")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .collect();
-        client_ip(peer, &forwarded, &l.trusted_proxies)
-    };
-    match l.limiter.check(ip, Instant::now()) {
-        Ok(()) => next.run(req).await,
-        Err(wait) => {
-            let mut p = Problem::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate_limited",
-                "Too many requests from your address; slow down and retry later.",
-            );
-            p.retry_after = Some(retry_after_secs(wait));
-            p.into_response()
+    /// The 429 answer for a client over its rate; `None` lets the request in.
+    fn refusal(&self, req: &Request) -> Option<Response> {
+        if !self.enabled {
+            return None;
         }
+        // Without connection info (a router driven in-process) every caller is one client.
+        let peer = req
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip())
+            .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        let ip = if self.trusted_proxies.is_empty() {
+            peer
+        } else {
+            let forwarded: Vec<&str> = req
+                .headers()
+                .get_all("x-forwarded-for")
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .collect();
+            client_ip(peer, &forwarded, &self.trusted_proxies)
+        };
+        let wait = self.limiter.check(ip, Instant::now()).err()?;
+        let mut p = Problem::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "Too many requests from your address; slow down and retry later.",
+        );
+        p.retry_after = Some(retry_after_secs(wait));
+        Some(p.into_response())
     }
 }
 

@@ -71,28 +71,22 @@ pub fn metrics_router(state: AppState) -> Router {
 }
 
 /// Layers run outside-in in the reverse order of these calls: `observe` first (id, log,
-/// metrics, headers, problem+json for plain errors), then compression, panics, rate
-/// limit, timeout, body limit.
+/// metrics, headers, problem+json for plain errors, rate limit, timeout), then
+/// compression, panics, body limit.
 fn with_layers(routes: Router<AppState>, state: &AppState) -> Router<AppState> {
     let http = &state.config.http;
     let observe = middleware::Observe {
         hsts: state.config.tls_enabled(),
+        limits: Arc::new(middleware::Limits::new(
+            &http.rate_limit,
+            &http.trusted_proxies,
+        )),
+        timeouts: Arc::new(http.timeouts.clone()),
     };
     routes
         .fallback(crate::web::fallback)
         .layer(DefaultBodyLimit::max(http.body_limit_bytes))
         .layer(RequestBodyLimitLayer::new(http.body_limit_bytes))
-        .layer(axum::middleware::from_fn_with_state(
-            Arc::new(http.timeouts.clone()),
-            middleware::timeout,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            Arc::new(middleware::Limits::new(
-                &http.rate_limit,
-                &http.trusted_proxies,
-            )),
-            middleware::rate_limit,
-        ))
         .layer(CatchPanicLayer::custom(middleware::panic_response))
         .layer(CompressionLayer::new())
         .layer(axum::middleware::from_fn_with_state(
