@@ -381,9 +381,18 @@ pub struct UnderstoodWord {
     pub matches: Vec<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// A search's answer: its own query id and what was computed, shared (not copied) by
+/// every reuse of the same answer from the cache. Reads as the computed part (`Deref`);
+/// serialises as one object, the query id first.
+#[derive(Debug, Clone)]
 pub struct SearchAnswer {
     pub query_id: String,
+    pub computed: Arc<Computed>,
+}
+
+/// Everything of an answer but its query id.
+#[derive(Debug)]
+pub struct Computed {
     pub items: Vec<Hit>,
     pub total: u64,
     /// Always true: every match is counted.
@@ -391,6 +400,29 @@ pub struct SearchAnswer {
     pub next_cursor: Option<String>,
     pub facets: serde_json::Map<String, serde_json::Value>,
     pub query: Understood,
+}
+
+impl std::ops::Deref for SearchAnswer {
+    type Target = Computed;
+    fn deref(&self) -> &Computed {
+        &self.computed
+    }
+}
+
+impl Serialize for SearchAnswer {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let c = &*self.computed;
+        let mut m = s.serialize_struct("SearchAnswer", 7)?;
+        m.serialize_field("query_id", &self.query_id)?;
+        m.serialize_field("items", &c.items)?;
+        m.serialize_field("total", &c.total)?;
+        m.serialize_field("total_exact", &c.total_exact)?;
+        m.serialize_field("next_cursor", &c.next_cursor)?;
+        m.serialize_field("facets", &c.facets)?;
+        m.serialize_field("query", &c.query)?;
+        m.end()
+    }
 }
 
 /// Runs a search. `affinity` (categories and brands the signed-in shopper showed interest
@@ -416,14 +448,14 @@ pub(crate) fn run_cached(
     // transaction, so a commit in between can only make the stamp look older than it is.
     let view = live.view();
     let stamp = (view.generation(), state.store.generation());
-    let key = cache::key(req, affinity);
-    if let Some(hit) = key.as_deref().and_then(|k| live.answers.get(stamp, k)) {
+    let cacheable = cache::cacheable(req, affinity);
+    if let Some(hit) = cacheable.then(|| live.answers.get(stamp, req)).flatten() {
         return Ok(hit);
     }
     let rtx = state.store.read()?;
     let answer = request::run(&state.search, &view, (&rtx, stamp.1), req, affinity)?;
-    if let Some(k) = key {
-        live.answers.put(stamp, k, &answer);
+    if cacheable {
+        live.answers.put(stamp, req, &answer.computed);
     }
     Ok(answer)
 }

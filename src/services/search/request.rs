@@ -7,7 +7,7 @@ use super::index::{self, HitView};
 use super::query::{self, Expansion};
 use super::view::View;
 use super::vocab;
-use super::{FACETS, Hit, SearchAnswer, SearchState, Understood, UnderstoodWord};
+use super::{Computed, FACETS, Hit, SearchAnswer, SearchState, Understood, UnderstoodWord};
 use crate::error::{Error, Result};
 use redb::ReadTransaction;
 use serde_json::{Map, Value, json};
@@ -24,7 +24,7 @@ use tantivy::{DocAddress, DocId, Score, Searcher, SegmentReader, TantivyDocument
 /// Deepest result a page may start at: past this, refine the query.
 pub const MAX_OFFSET: usize = 10_000;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Sort {
     Relevance,
     PriceAsc,
@@ -54,7 +54,7 @@ impl Sort {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct SearchRequest {
     pub q: String,
     pub category: Option<String>,
@@ -465,12 +465,14 @@ pub(crate) fn run(
         .then(|| encode_cursor(next));
     Ok(SearchAnswer {
         query_id: uuid::Uuid::now_v7().to_string(),
-        items,
-        total,
-        total_exact: true,
-        next_cursor,
-        facets: facet_json(search, (rtx, generation), req, counts)?,
-        query: understood,
+        computed: std::sync::Arc::new(Computed {
+            items,
+            total,
+            total_exact: true,
+            next_cursor,
+            facets: facet_json(search, (rtx, generation), req, counts)?,
+            query: understood,
+        }),
     })
 }
 
