@@ -21,7 +21,7 @@ pub use crate::store::cache::{GenCache, Generation};
 
 /// How many categories' related-product lists are kept at once.
 const RELATED_CAPACITY: usize = 4096;
-/// How many guest product page contexts are kept at once.
+/// How many rendered product pages are kept at once.
 const PRODUCT_PAGE_CAPACITY: usize = 2048;
 /// Products a related list holds: six to show, one more in case the page's own is there.
 pub const RELATED_LEN: usize = 7;
@@ -30,12 +30,12 @@ pub const RELATED_LEN: usize = 7;
 pub struct ReadModels {
     tree: GenCache<(), CategoryTree>,
     related: GenCache<CategoryId, Vec<(ProductId, crate::web::storefront::Card)>>,
-    /// A guest's product page context by (slug, asked variant): nothing in it depends on
-    /// who the guest is.
-    pub(crate) product_pages: GenCache<(String, Option<String>), (ProductId, minijinja::Value)>,
-    /// The same pages rendered for a guest with no cart or flash (the CSRF token a
-    /// marker): what a first-time visitor or a crawler gets.
-    pub(crate) product_html: GenCache<(String, Option<String>), (ProductId, String)>,
+    /// Product pages rendered once for every viewer, their own parts filled in per
+    /// request (`storefront/product_cache.rs`).
+    pub(crate) product_html: GenCache<
+        crate::web::storefront::product_cache::Key,
+        crate::web::storefront::product_cache::Kept,
+    >,
 }
 
 impl Default for ReadModels {
@@ -43,7 +43,6 @@ impl Default for ReadModels {
         ReadModels {
             tree: GenCache::new(1),
             related: GenCache::new(RELATED_CAPACITY),
-            product_pages: GenCache::new(PRODUCT_PAGE_CAPACITY),
             product_html: GenCache::new(PRODUCT_PAGE_CAPACITY),
         }
     }

@@ -102,8 +102,9 @@ pub struct WebState {
     pub templates: render::Templates,
     /// The category tree, menu and related products, kept between writes.
     pub reads: cache::ReadModels,
-    /// Stands for the CSRF token in pages kept for every guest (see
-    /// [`render::render_shareable`]); random per process, so no content can contain it.
+    /// Stands for the per-visitor values (CSRF token, cart count, …) in pages kept for
+    /// every viewer (see `storefront/product_cache.rs`); random per process, so no content
+    /// can contain it.
     pub csrf_marker: String,
 }
 

@@ -271,34 +271,6 @@ pub fn render_html_value(
     render_with_token(state, viewer, path, template, ctx, csrf)
 }
 
-/// Whether every viewer like this one sees the same page but for the CSRF token: a guest
-/// with no cart, no flash message and no email.
-pub fn shareable(viewer: &Viewer) -> bool {
-    viewer.principal.is_none()
-        && viewer.cart_token.is_none()
-        && viewer.flash.is_empty()
-        && viewer.email.is_empty()
-}
-
-/// As [`render_html_value`] for a [`shareable`] viewer, with the marker
-/// `state.web.csrf_marker` in the CSRF token's place: the page can then be kept and
-/// served to every such guest, each getting their own token by [`with_csrf`].
-pub fn render_shareable(
-    state: &AppState,
-    viewer: &Viewer,
-    path: &str,
-    template: &str,
-    ctx: Value,
-) -> std::result::Result<String, WebError> {
-    let marker = state.web.csrf_marker.clone();
-    render_with_token(state, viewer, path, template, ctx, marker)
-}
-
-/// A page made by [`render_shareable`], with the viewer's CSRF token.
-pub fn with_csrf(state: &AppState, viewer: &Viewer, html: &str) -> String {
-    html.replace(&state.web.csrf_marker, &super::csrf::token(state, viewer))
-}
-
 fn render_with_token(
     state: &AppState,
     viewer: &Viewer,

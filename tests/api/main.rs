@@ -23,6 +23,7 @@ mod payments_property;
 mod process;
 mod search;
 mod search_analytics;
+mod storefront_cache;
 mod users;
 mod users_account;
 mod users_admin;

@@ -9,6 +9,7 @@ mod cart;
 mod checkout;
 mod checkout_steps;
 mod product;
+pub(crate) mod product_cache;
 mod seo;
 mod vendors;
 

@@ -4,6 +4,7 @@
 //! (OpenGraph, JSON-LD Product), and the "back in stock" sign-up when sold out.
 
 use super::browse::Card;
+use super::product_cache;
 use crate::app::AppState;
 use crate::error::Error;
 use crate::log::event::Event;
@@ -12,12 +13,10 @@ use crate::services::catalog::back_in_stock;
 use crate::services::catalog::queries::{self, ImageView, ProductView};
 use crate::web::cache;
 use crate::web::i18n::money;
-use crate::web::render::{render_html_value, render_shareable, shareable, with_csrf};
 use crate::web::{CsrfForm, Flash, Page, PageResult, WebError, redirect, render, urlencode};
 use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -51,8 +50,8 @@ struct Crumb {
 }
 
 #[derive(Serialize)]
-struct ProductPage {
-    product: ProductView,
+pub(super) struct ProductPage {
+    pub(super) product: ProductView,
     variants: Vec<VariantCtx>,
     selected_price: Option<Money>,
     selected_compare_at: Option<Money>,
@@ -156,13 +155,16 @@ fn ld_json(state: &AppState, p: &ProductView, url: &str) -> serde_json::Value {
     ld
 }
 
-async fn product_ctx(
+/// The product page's context as `viewer` sees it (`email` prefills the "back in stock"
+/// form).
+pub(super) async fn product_ctx(
     state: &AppState,
-    page: &Page,
+    viewer: Option<&crate::auth::Principal>,
+    email: &str,
     slug: &str,
     wanted: Option<&str>,
 ) -> Result<ProductPage, WebError> {
-    let (product, _etag) = queries::product_for(state, page.principal(), slug)?;
+    let (product, _etag) = queries::product_for(state, viewer, slug)?;
     let pick = wanted
         .and_then(|w| product.variants.iter().position(|v| v.id.to_string() == w))
         .or_else(|| product.variants.iter().position(|v| v.in_stock))
@@ -218,7 +220,7 @@ async fn product_ctx(
         more_images: product.images.iter().skip(1).cloned().collect(),
         og_image: product.images.first().map(|i| format!("{base}{}", i.card)),
         meta_description: description_meta(&product.description),
-        notify_email: page.viewer.email.clone(),
+        notify_email: email.to_string(),
         max_quantity: state.config.orders.max_line_quantity,
         notify_error: None,
         breadcrumbs,
@@ -235,52 +237,25 @@ async fn product_page(
     Path(slug): Path<String>,
     Query(q): Query<VariantQuery>,
 ) -> PageResult {
-    // A guest's page depends on the product alone (their email and draft access are
-    // empty), so its context is kept until the next write; signed-in viewers compute it.
-    // A guest with no cart or flash message gets the whole page kept, their CSRF token
-    // filled in.
-    let cacheable = page.principal().is_none()
-        && page.viewer.email.is_empty()
-        && q.variant.as_ref().is_none_or(|v| v.len() <= 64)
-        && slug.len() <= 256;
-    let key = (slug.clone(), q.variant.clone());
-    let at = cache::Generation::now(&state.store);
-    let reads = &state.web.reads;
-    if cacheable && shareable(&page.viewer) {
-        let kept = match reads.product_html.get(at, &key) {
-            Some(hit) => hit,
-            None => {
-                let ctx = product_ctx(&state, &page, &slug, q.variant.as_deref()).await?;
-                let id = ctx.product.id;
-                let ctx = minijinja::Value::from_serialize(&ctx);
-                let html = render_shareable(&state, &page.viewer, &page.path, TEMPLATE, ctx)?;
-                let made = std::sync::Arc::new((id, html));
-                reads.product_html.put(at, key, made.clone());
-                made
-            }
-        };
-        viewed(&state, &page, kept.0);
-        let html = with_csrf(&state, &page.viewer, &kept.1);
-        return Ok(axum::response::Html(html).into_response());
+    // Rendered once per store generation for everyone who sees the same page, each
+    // viewer's own token, cart count and email filled in (`product_cache.rs`).
+    if let Some(kept) = product_cache::kept(&state, &page, &slug, q.variant.as_deref()).await? {
+        viewed(&state, &page, kept.id);
+        return Ok(kept.response(&state, &page.viewer));
     }
-    let (id, ctx) = match reads.product_pages.get(at, &key) {
-        Some(hit) if cacheable => (hit.0, hit.1.clone()),
-        _ => {
-            let ctx = product_ctx(&state, &page, &slug, q.variant.as_deref()).await?;
-            let made = (ctx.product.id, minijinja::Value::from_serialize(&ctx));
-            let out = (made.0, made.1.clone());
-            if cacheable {
-                reads.product_pages.put(at, key, std::sync::Arc::new(made));
-            }
-            out
-        }
-    };
-    viewed(&state, &page, id);
-    render_html_value(&state, &page.viewer, &page.path, TEMPLATE, ctx)
-        .map(|h| axum::response::Html(h).into_response())
+    let ctx = product_ctx(
+        &state,
+        page.principal(),
+        &page.viewer.email,
+        &slug,
+        q.variant.as_deref(),
+    )
+    .await?;
+    viewed(&state, &page, ctx.product.id);
+    render(&state, &page, TEMPLATE, ctx)
 }
 
-const TEMPLATE: &str = "storefront/product.html";
+pub(super) const TEMPLATE: &str = "storefront/product.html";
 
 fn viewed(state: &AppState, page: &Page, id: crate::services::catalog::model::ProductId) {
     state.telemetry.record(Event::ProductViewed {
@@ -329,7 +304,14 @@ async fn notify(
             Flash::success(state.web.i18n.t("product.notify_done")),
         )),
         Err(Error::Validation(_)) => {
-            let mut ctx = product_ctx(&state, &page, &slug, form.variant_id.as_deref()).await?;
+            let mut ctx = product_ctx(
+                &state,
+                page.principal(),
+                &page.viewer.email,
+                &slug,
+                form.variant_id.as_deref(),
+            )
+            .await?;
             ctx.notify_email = form.email;
             ctx.notify_error = Some(state.web.i18n.t("product.notify_bad_email"));
             let mut res = render(&state, &page, "storefront/product.html", ctx)?;
