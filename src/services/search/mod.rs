@@ -17,6 +17,7 @@ pub mod suggest_queries;
 pub mod trending;
 pub mod view;
 pub mod vocab;
+pub mod word_hits;
 
 use crate::app::AppState;
 use crate::config::{Config, SearchConfig};

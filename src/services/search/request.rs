@@ -7,6 +7,7 @@ use super::index::{self, HitView};
 use super::query::{self, Expansion};
 use super::view::View;
 use super::vocab;
+use super::word_hits::{WordHits, WordQuery};
 use super::{Computed, FACETS, Hit, SearchAnswer, SearchState, Understood, UnderstoodWord};
 use crate::error::{Error, Result};
 use redb::ReadTransaction;
@@ -301,7 +302,11 @@ pub(crate) fn run(
         } else {
             query::word_query_in(&f, &exp)
         };
-        clauses.push((Occur::Must, query));
+        // Its matches and their scores depend only on the view: worked out once.
+        let hits = view
+            .word_hits
+            .get_or(w, prefix, || WordHits::compute(searcher, query.as_ref()))?;
+        clauses.push((Occur::Must, Box::new(WordQuery { hits, terms: query })));
     }
     for p in &parsed.phrases {
         clauses.push((Occur::Must, query::phrase_query(&f, p)));

@@ -10,6 +10,7 @@ use super::index::Fields;
 use super::query::Expansion;
 use super::suggest_index::{self, SegmentEntries};
 use super::vocab::{self, SegmentWords};
+use super::word_hits::HitsMemo;
 use crate::error::Result;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -26,6 +27,8 @@ pub struct View {
     /// (suggestions): they depend on nothing else, so a word typed again costs a lookup.
     pub expansions: Memo<Vec<(Expansion, u8)>>,
     pub suggest_expansions: Memo<Vec<Expansion>>,
+    /// Each query word's matches and scores (see `word_hits`).
+    pub word_hits: HitsMemo,
 }
 
 /// Words distinct views kept expanded at most; past it the memo starts over.
@@ -157,6 +160,7 @@ fn build(
         suggest,
         expansions: Memo::default(),
         suggest_expansions: Memo::default(),
+        word_hits: HitsMemo::default(),
     })
 }
 

@@ -1,0 +1,316 @@
+//! One query word's matches, worked out once per index view: the documents its expansions
+//! match (any of the expanded terms in any of their fields) with the score tantivy gives
+//! them, per segment. A search then intersects these lists instead of running, on every
+//! request, a union of up to 40 expansions × 5 fields of term postings (that union was
+//! most of a broad query's cost). The lists are tantivy's own: the word's query is run
+//! through its weight and scorer when first needed, so hits and scores are the ones the
+//! word's query gives. It never decides what matches.
+//!
+//! Kept per view (a view's segments never change), up to [`BUDGET_BYTES`] of lists; past
+//! it the memo starts over.
+
+use super::index;
+use crate::error::Result;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use tantivy::index::SegmentId;
+use tantivy::query::{EnableScoring, Explanation, Query, Scorer, Weight};
+use tantivy::{DocId, DocSet, Score, Searcher, SegmentReader, TERMINATED, Term};
+
+/// Bytes of lists one view keeps at most (a word matching 10,000 documents takes 80 kB).
+pub const BUDGET_BYTES: usize = 48 << 20;
+
+/// A word's matches in one segment, ascending by document.
+#[derive(Debug, Default)]
+struct SegmentHits {
+    id: Option<SegmentId>,
+    docs: Vec<DocId>,
+    scores: Vec<Score>,
+    /// What the word's own scorer reported as its size: intersections order their parts
+    /// by it, so the parts are summed in the same order as before.
+    size_hint: u32,
+}
+
+/// A word's matches in every segment of a view.
+#[derive(Debug, Default)]
+pub struct WordHits {
+    segments: Vec<SegmentHits>,
+}
+
+impl WordHits {
+    /// Runs `query` (one word's) on every segment of `searcher`, keeping each match and
+    /// its score (deleted documents too: collectors skip them as they would).
+    pub fn compute(searcher: &Searcher, query: &dyn Query) -> Result<WordHits> {
+        let weight = query
+            .weight(EnableScoring::enabled_from_searcher(searcher))
+            .map_err(index::ts)?;
+        let mut segments = Vec::with_capacity(searcher.segment_readers().len());
+        for reader in searcher.segment_readers() {
+            let mut scorer = weight.scorer(reader, 1.0).map_err(index::ts)?;
+            let mut s = SegmentHits {
+                id: Some(reader.segment_id()),
+                size_hint: scorer.size_hint(),
+                ..SegmentHits::default()
+            };
+            let mut doc = scorer.doc();
+            while doc != TERMINATED {
+                s.docs.push(doc);
+                s.scores.push(scorer.score());
+                doc = scorer.advance();
+            }
+            segments.push(s);
+        }
+        Ok(WordHits { segments })
+    }
+
+    fn bytes(&self) -> usize {
+        self.segments.iter().map(|s| s.docs.len() * 8 + 64).sum()
+    }
+
+    fn segment(&self, id: SegmentId) -> Option<usize> {
+        self.segments.iter().position(|s| s.id == Some(id))
+    }
+}
+
+/// Typed word (finished, or a prefix) → its matches, for one view.
+#[derive(Default)]
+pub struct HitsMemo {
+    inner: Mutex<(HashMap<(Box<str>, bool), Arc<WordHits>>, usize)>,
+}
+
+impl HitsMemo {
+    /// The matches `work` gives for `word`, worked out once.
+    pub fn get_or(
+        &self,
+        word: &str,
+        prefix: bool,
+        work: impl FnOnce() -> Result<WordHits>,
+    ) -> Result<Arc<WordHits>> {
+        let lock = || self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(v) = lock().0.get(&(Box::from(word), prefix)) {
+            return Ok(v.clone());
+        }
+        // Worked out outside the lock: two requests may both do it, to the same result.
+        let v = Arc::new(work()?);
+        let size = v.bytes();
+        let mut memo = lock();
+        if memo.1 + size > BUDGET_BYTES {
+            memo.0.clear();
+            memo.1 = 0;
+        }
+        if memo
+            .0
+            .insert((Box::from(word), prefix), v.clone())
+            .is_none()
+        {
+            memo.1 += size;
+        }
+        Ok(v)
+    }
+}
+
+/// A word's query answered from its worked-out matches. `terms` is the word's own query,
+/// kept for what asks a query for its terms (snippets highlight them).
+#[derive(Debug)]
+pub struct WordQuery {
+    pub hits: Arc<WordHits>,
+    pub terms: Box<dyn Query>,
+}
+
+impl Clone for WordQuery {
+    fn clone(&self) -> Self {
+        WordQuery {
+            hits: self.hits.clone(),
+            terms: self.terms.box_clone(),
+        }
+    }
+}
+
+impl Query for WordQuery {
+    fn weight(&self, _: EnableScoring<'_>) -> tantivy::Result<Box<dyn Weight>> {
+        Ok(Box::new(HitsWeight(self.hits.clone())))
+    }
+
+    fn query_terms<'a>(&'a self, visitor: &mut dyn FnMut(&'a Term, bool)) {
+        self.terms.query_terms(visitor)
+    }
+}
+
+struct HitsWeight(Arc<WordHits>);
+
+impl Weight for HitsWeight {
+    fn scorer(&self, reader: &SegmentReader, boost: Score) -> tantivy::Result<Box<dyn Scorer>> {
+        Ok(Box::new(HitsScorer {
+            hits: self.0.clone(),
+            segment: self.0.segment(reader.segment_id()),
+            at: 0,
+            boost,
+        }))
+    }
+
+    fn explain(&self, reader: &SegmentReader, doc: DocId) -> tantivy::Result<Explanation> {
+        let mut s = self.scorer(reader, 1.0)?;
+        if s.seek(doc) != doc {
+            return Err(tantivy::TantivyError::InvalidArgument(format!(
+                "document {doc} does not match"
+            )));
+        }
+        Ok(Explanation::new(
+            "word (worked out once per view)",
+            s.score(),
+        ))
+    }
+}
+
+/// Walks one segment's list; a segment the list does not know matches nothing.
+struct HitsScorer {
+    hits: Arc<WordHits>,
+    segment: Option<usize>,
+    at: usize,
+    boost: Score,
+}
+
+impl HitsScorer {
+    fn list(&self) -> Option<&SegmentHits> {
+        self.segment.and_then(|i| self.hits.segments.get(i))
+    }
+}
+
+impl DocSet for HitsScorer {
+    fn advance(&mut self) -> DocId {
+        self.at += 1;
+        self.doc()
+    }
+
+    fn seek(&mut self, target: DocId) -> DocId {
+        let Some(list) = self.list() else {
+            return TERMINATED;
+        };
+        let rest = list.docs.get(self.at..).unwrap_or_default();
+        let skip = rest.partition_point(|d| *d < target);
+        self.at += skip;
+        self.doc()
+    }
+
+    fn doc(&self) -> DocId {
+        self.list()
+            .and_then(|l| l.docs.get(self.at).copied())
+            .unwrap_or(TERMINATED)
+    }
+
+    fn size_hint(&self) -> u32 {
+        self.list().map_or(0, |l| l.size_hint)
+    }
+}
+
+impl Scorer for HitsScorer {
+    fn score(&mut self) -> Score {
+        let s = self
+            .list()
+            .and_then(|l| l.scores.get(self.at).copied())
+            .unwrap_or(0.0);
+        if self.boost == 1.0 { s } else { s * self.boost }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use crate::services::search::index::{self, Fields};
+    use crate::services::search::query::{self, Expansion};
+    use tantivy::collector::{Count, TopDocs};
+    use tantivy::query::{BooleanQuery, Occur};
+
+    const WORDS: [&str; 12] = [
+        "oak", "board", "boards", "boat", "teapot", "teapots", "cast", "iron", "irons", "pan",
+        "pans", "mug",
+    ];
+
+    fn index() -> (tantivy::Index, Fields) {
+        let (schema, f) = index::schema();
+        let idx = tantivy::Index::create_in_ram(schema);
+        idx.tokenizers()
+            .register(index::ANALYZER, index::analyzer());
+        let mut w: tantivy::IndexWriter = idx.writer(15_000_000).unwrap();
+        // Two commits: two segments, and some documents deleted in the first.
+        for round in 0..2u64 {
+            for i in 0..300u64 {
+                let pick = |k: u64| WORDS[((i * 7 + k * 5 + round * 3) % 12) as usize];
+                let mut d = tantivy::TantivyDocument::default();
+                d.add_text(f.id, format!("p{round}-{i}"));
+                d.add_text(f.title, format!("{} {} {}", pick(1), pick(2), pick(i % 3)));
+                d.add_text(f.brand_text, pick(4));
+                d.add_text(
+                    f.description,
+                    format!("{} {} {}", pick(5), pick(6), pick(i % 5)),
+                );
+                w.add_document(d).unwrap();
+            }
+            if round == 1 {
+                w.delete_term(Term::from_field_text(f.id, "p0-3"));
+                w.delete_term(Term::from_field_text(f.id, "p0-10"));
+            }
+            w.commit().unwrap();
+        }
+        (idx, f)
+    }
+
+    fn word(f: &Fields, terms: &[&str]) -> Box<dyn Query> {
+        let exp: Vec<(Expansion, u8)> = terms
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let e = Expansion {
+                    term: t.to_string(),
+                    weight: [1.0, 0.8, 0.6, 0.4][i % 4],
+                };
+                (e, u8::MAX)
+            })
+            .collect();
+        query::word_query_in(f, &exp)
+    }
+
+    #[test]
+    fn worked_out_words_give_the_same_hits_and_scores() {
+        let (idx, f) = index();
+        let reader = idx.reader().unwrap();
+        let searcher = reader.searcher();
+        assert_eq!(searcher.segment_readers().len(), 2);
+        let memo = HitsMemo::default();
+        let queries: [&[&[&str]]; 5] = [
+            &[&["board", "boards", "boat"]],
+            &[&["teapot", "teapots"], &["oak"]],
+            &[&["cast"], &["iron", "irons"], &["pan", "pans", "pot"]],
+            &[&["mug", "missing"], &["board", "boat", "boards"]],
+            &[&["nothing"]],
+        ];
+        for (n, words) in queries.iter().enumerate() {
+            let plain: Vec<(Occur, Box<dyn Query>)> =
+                words.iter().map(|w| (Occur::Must, word(&f, w))).collect();
+            let cached: Vec<(Occur, Box<dyn Query>)> = words
+                .iter()
+                .map(|w| {
+                    let terms = word(&f, w);
+                    let key = w.join(" ");
+                    let hits = memo
+                        .get_or(&key, false, || WordHits::compute(&searcher, terms.as_ref()))
+                        .unwrap();
+                    let q: Box<dyn Query> = Box::new(WordQuery { hits, terms });
+                    (Occur::Must, q)
+                })
+                .collect();
+            let top = (TopDocs::with_limit(1000), Count);
+            let a = searcher.search(&BooleanQuery::new(plain), &top).unwrap();
+            let b = searcher.search(&BooleanQuery::new(cached), &top).unwrap();
+            assert_eq!(a.1, b.1, "query {n}: same count");
+            assert_eq!(a.0, b.0, "query {n}: same hits, scores and order");
+            if n < 4 {
+                assert!(a.1 > 0, "query {n} matches something");
+            }
+        }
+        // A word asked again is not worked out again.
+        let again = memo.get_or("oak", false, || panic!("worked out twice"));
+        assert!(again.is_ok());
+    }
+}
