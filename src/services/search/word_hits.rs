@@ -186,9 +186,16 @@ impl DocSet for HitsScorer {
         let Some(list) = self.list() else {
             return TERMINATED;
         };
+        // Galloping: targets are usually near, so probe 1, 2, 4, ... ahead, then search
+        // only the last step.
         let rest = list.docs.get(self.at..).unwrap_or_default();
-        let skip = rest.partition_point(|d| *d < target);
-        self.at += skip;
+        let mut hi = 1;
+        while hi < rest.len() && rest[hi] < target {
+            hi *= 2;
+        }
+        let lo = hi / 2;
+        let window = rest.get(lo..hi.min(rest.len())).unwrap_or_default();
+        self.at += lo + window.partition_point(|d| *d < target);
         self.doc()
     }
 
@@ -312,5 +319,46 @@ mod tests {
         // A word asked again is not worked out again.
         let again = memo.get_or("oak", false, || panic!("worked out twice"));
         assert!(again.is_ok());
+    }
+
+    #[test]
+    fn seek_finds_the_first_document_at_or_past_the_target() {
+        let docs: Vec<DocId> = (0..500).map(|i| i * 3 + (i % 7)).collect();
+        let hits = Arc::new(WordHits {
+            segments: vec![SegmentHits {
+                id: None,
+                scores: docs.iter().map(|d| *d as f32).collect(),
+                docs: docs.clone(),
+                size_hint: 9,
+            }],
+        });
+        for start in [0usize, 1, 17, 250, 499] {
+            for target in [0u32, 5, 6, 100, 777, 1500, 1502, 5000] {
+                let mut s = HitsScorer {
+                    hits: hits.clone(),
+                    segment: Some(0),
+                    at: start,
+                    boost: 1.0,
+                };
+                let from = docs[start];
+                let want = docs
+                    .iter()
+                    .copied()
+                    .find(|d| *d >= target.max(from))
+                    .unwrap_or(TERMINATED);
+                assert_eq!(s.seek(target), want, "from {start} to {target}");
+                if want != TERMINATED {
+                    assert_eq!(s.score(), want as f32);
+                }
+            }
+        }
+        let mut unknown = HitsScorer {
+            hits,
+            segment: None,
+            at: 0,
+            boost: 1.0,
+        };
+        assert_eq!(unknown.doc(), TERMINATED);
+        assert_eq!(unknown.seek(3), TERMINATED);
     }
 }
