@@ -117,8 +117,11 @@ mod exit {
     pub const CHECK_FAILED: u8 = 5;
 }
 
+/// mimalloc instead of the platform allocator (see the README's dependency notes).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
-    limit_malloc_arenas();
     let cli = Cli::parse();
     let _ = rustls::crypto::ring::default_provider().install_default();
     let config = match load_config(&cli.global, &cli.command) {
@@ -199,35 +202,6 @@ fn load_config(global: &Global, command: &Command) -> Result<Config, ConfigError
     }
     config.validate()?;
     Ok(config)
-}
-
-/// glibc's malloc gives each thread that contends its own arena, up to eight per core;
-/// memory freed in one is not reused by the others, so a server whose worker, writer,
-/// indexer and blocking threads all allocate keeps far more resident than it uses (248 MB
-/// against 221 MB with two per core on the 100,000-product demo). The limit can only be
-/// set before the process starts (the crate forbids the `unsafe` a `mallopt` call
-/// needs), so without `MALLOC_ARENA_MAX` set, souk runs itself again, same pid and
-/// arguments, with two arenas per core. If that fails it carries on as it is.
-fn limit_malloc_arenas() {
-    use std::os::unix::process::CommandExt;
-    if !cfg!(all(target_os = "linux", target_env = "gnu"))
-        || std::env::var_os("MALLOC_ARENA_MAX").is_some()
-    {
-        return;
-    }
-    let Ok(exe) = std::env::current_exe() else {
-        return;
-    };
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let mut args = std::env::args_os();
-    let mut again = std::process::Command::new(exe);
-    if let Some(name) = args.next() {
-        again.arg0(name);
-    }
-    let _ = again
-        .args(args)
-        .env("MALLOC_ARENA_MAX", (2 * cores).to_string())
-        .exec();
 }
 
 /// Log lines go to stderr through a buffer (see `souk::logging`); keep the guard until exit.
