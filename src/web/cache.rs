@@ -23,6 +23,8 @@ pub use crate::store::cache::{GenCache, Generation};
 const RELATED_CAPACITY: usize = 4096;
 /// How many rendered product pages are kept at once.
 const PRODUCT_PAGE_CAPACITY: usize = 2048;
+/// How many carts' item counts are kept at once.
+const CART_COUNT_CAPACITY: usize = 16_384;
 /// Products a related list holds: six to show, one more in case the page's own is there.
 pub const RELATED_LEN: usize = 7;
 
@@ -36,6 +38,8 @@ pub struct ReadModels {
         crate::web::storefront::product_cache::Key,
         crate::web::storefront::product_cache::Kept,
     >,
+    /// The header's cart count by cart (`u<user id>` or `g<guest token>`).
+    pub(crate) cart_counts: GenCache<String, i64>,
 }
 
 impl Default for ReadModels {
@@ -44,6 +48,7 @@ impl Default for ReadModels {
             tree: GenCache::new(1),
             related: GenCache::new(RELATED_CAPACITY),
             product_html: GenCache::new(PRODUCT_PAGE_CAPACITY),
+            cart_counts: GenCache::new(CART_COUNT_CAPACITY),
         }
     }
 }

@@ -197,17 +197,30 @@ struct ViewerCtx<'a> {
     role: &'a str,
 }
 
-/// Items in the viewer's cart (0 on any error: the header must not fail a page).
+/// Items in the viewer's cart (0 on any error: the header must not fail a page). Kept
+/// per cart under the store's commit generation, as the read models are (`cache.rs`):
+/// any committed write — to this cart or to a product in it — moves the generation, so
+/// the count is never older than the newest write; between writes a page does not price
+/// the whole cart again for its header.
 pub fn cart_count(state: &AppState, viewer: &Viewer) -> i64 {
     use crate::services::orders::store::CartOwner;
-    let owner = match (&viewer.principal, &viewer.cart_token) {
-        (Some(p), _) => CartOwner::User(p.user_id),
-        (None, Some(t)) => CartOwner::Guest(t.clone()),
+    let (owner, key) = match (&viewer.principal, &viewer.cart_token) {
+        (Some(p), _) => (CartOwner::User(p.user_id), format!("u{}", p.user_id)),
+        (None, Some(t)) => (CartOwner::Guest(t.clone()), format!("g{t}")),
         (None, None) => return 0,
     };
-    crate::services::orders::cart::get(state, &owner)
-        .map(|c| c.item_count)
-        .unwrap_or(0)
+    let counts = &state.web.reads.cart_counts;
+    let at = super::cache::Generation::now(&state.store);
+    if let Some(n) = counts.get(at, &key) {
+        return *n;
+    }
+    match crate::services::orders::cart::get(state, &owner) {
+        Ok(c) => {
+            counts.put(at, key, Arc::new(c.item_count));
+            c.item_count
+        }
+        Err(_) => 0,
+    }
 }
 
 /// The layout's category menu: the top-level categories [{name, slug}], from the cached
