@@ -3,7 +3,9 @@
 //! index's fast fields. It never decides which products match.
 
 use super::index::Fields;
+use super::segment_docs::SegmentDocs;
 use std::collections::HashMap;
+use std::sync::Arc;
 use tantivy::collector::{Collector, SegmentCollector};
 use tantivy::columnar::{Column, StrColumn};
 use tantivy::{DocId, Score, SegmentOrdinal, SegmentReader};
@@ -35,6 +37,9 @@ pub struct FacetCollector {
     pub fields: Fields,
     /// Ascending bucket bounds (minor units).
     pub bounds: Vec<i64>,
+    /// The view's per-segment arrays; a segment without them is counted from its
+    /// fast-field columns instead (same counts, slower).
+    pub docs: Vec<Arc<SegmentDocs>>,
 }
 
 /// Which bucket a price falls in: `bounds.len() + 1` buckets.
@@ -42,25 +47,35 @@ pub fn bucket(bounds: &[i64], price: i64) -> usize {
     bounds.partition_point(|b| *b <= price)
 }
 
+/// Where a segment's values are read from.
+enum Source {
+    Arrays(Arc<SegmentDocs>),
+    Columns {
+        strs: [Option<StrColumn>; 4],
+        price: Option<Column<i64>>,
+    },
+}
+
 pub struct SegmentFacets {
-    /// Per column: hits per term ordinal (dense; names are looked up once, at harvest).
-    columns: [Option<(StrColumn, Vec<u32>)>; 4],
-    price: Option<(Column<i64>, Vec<u64>)>,
+    source: Source,
+    /// Per wanted column: hits per term ordinal (dense; named once, at harvest).
+    counts: [Option<Vec<u32>>; 4],
+    price: Option<Vec<u64>>,
     bounds: Vec<i64>,
 }
 
-fn str_column(
-    reader: &SegmentReader,
-    name: &str,
-    on: bool,
-) -> tantivy::Result<Option<(StrColumn, Vec<u32>)>> {
+fn str_column(reader: &SegmentReader, name: &str, on: bool) -> tantivy::Result<Option<StrColumn>> {
     if !on {
         return Ok(None);
     }
-    Ok(reader.fast_fields().str(name)?.map(|c| {
-        let n = c.num_terms();
-        (c, vec![0; n])
-    }))
+    reader.fast_fields().str(name)
+}
+
+impl FacetCollector {
+    fn wanted_columns(&self) -> [bool; 4] {
+        let w = self.wanted;
+        [w.category, w.brand, w.vendor, w.attributes]
+    }
 }
 
 impl Collector for FacetCollector {
@@ -72,22 +87,36 @@ impl Collector for FacetCollector {
         _: SegmentOrdinal,
         reader: &SegmentReader,
     ) -> tantivy::Result<SegmentFacets> {
-        let w = self.wanted;
-        let schema = reader.schema();
-        let name = |f| schema.get_field_name(f).to_string();
-        let price = if w.price {
-            let col = reader.fast_fields().i64(&name(self.fields.price_min))?;
-            Some((col, vec![0; self.bounds.len() + 1]))
-        } else {
-            None
+        let on = self.wanted_columns();
+        let price = self.wanted.price.then(|| vec![0; self.bounds.len() + 1]);
+        let arrays = self.docs.iter().find(|d| d.id == reader.segment_id());
+        let (source, sizes) = match arrays {
+            Some(d) => {
+                let sizes = [0, 1, 2, 3].map(|i| d.columns[i].names.len());
+                (Source::Arrays(d.clone()), sizes)
+            }
+            None => {
+                let schema = reader.schema();
+                let name = |f| schema.get_field_name(f).to_string();
+                let f = self.fields;
+                let strs = [
+                    str_column(reader, &name(f.cat_path), on[0])?,
+                    str_column(reader, &name(f.brand), on[1])?,
+                    str_column(reader, &name(f.vendor), on[2])?,
+                    str_column(reader, &name(f.attr), on[3])?,
+                ];
+                let sizes = [0, 1, 2, 3].map(|i| strs[i].as_ref().map_or(0, |c| c.num_terms()));
+                let price = if self.wanted.price {
+                    Some(reader.fast_fields().i64(&name(f.price_min))?)
+                } else {
+                    None
+                };
+                (Source::Columns { strs, price }, sizes)
+            }
         };
         Ok(SegmentFacets {
-            columns: [
-                str_column(reader, &name(self.fields.cat_path), w.category)?,
-                str_column(reader, &name(self.fields.brand), w.brand)?,
-                str_column(reader, &name(self.fields.vendor), w.vendor)?,
-                str_column(reader, &name(self.fields.attr), w.attributes)?,
-            ],
+            source,
+            counts: [0, 1, 2, 3].map(|i| on[i].then(|| vec![0; sizes[i]])),
             price,
             bounds: self.bounds.clone(),
         })
@@ -123,50 +152,77 @@ impl Collector for FacetCollector {
     }
 }
 
+fn add(counts: &mut [u32], ord: u64) {
+    if let Some(slot) = usize::try_from(ord).ok().and_then(|o| counts.get_mut(o)) {
+        *slot += 1;
+    }
+}
+
 impl SegmentCollector for SegmentFacets {
     type Fruit = Counts;
 
     fn collect(&mut self, doc: DocId, _: Score) {
-        for (col, counts) in self.columns.iter_mut().flatten() {
-            for ord in col.term_ords(doc) {
-                if let Some(slot) = usize::try_from(ord).ok().and_then(|o| counts.get_mut(o)) {
-                    *slot += 1;
+        let price = match &self.source {
+            Source::Arrays(d) => {
+                for (i, counts) in self.counts.iter_mut().enumerate() {
+                    if let (Some(counts), Some(col)) = (counts, d.columns.get(i)) {
+                        for o in col.of(doc) {
+                            add(counts, u64::from(*o));
+                        }
+                    }
                 }
+                d.price_of(doc)
             }
-        }
-        if let Some((col, buckets)) = &mut self.price {
-            if let Some(p) = col.first(doc) {
-                let i = bucket(&self.bounds, p);
-                if let Some(slot) = buckets.get_mut(i) {
-                    *slot += 1;
+            Source::Columns { strs, price } => {
+                for (counts, col) in self.counts.iter_mut().zip(strs) {
+                    if let (Some(counts), Some(col)) = (counts, col) {
+                        for o in col.term_ords(doc) {
+                            add(counts, o);
+                        }
+                    }
                 }
+                price.as_ref().and_then(|c| c.first(doc))
+            }
+        };
+        if let (Some(buckets), Some(p)) = (&mut self.price, price) {
+            if let Some(slot) = buckets.get_mut(bucket(&self.bounds, p)) {
+                *slot += 1;
             }
         }
     }
 
     fn harvest(self) -> Counts {
-        let [category, brand, vendor, attributes] = self.columns.map(|c| {
-            let mut out = HashMap::new();
-            if let Some((col, counts)) = c {
-                let mut s = String::new();
-                for (ord, n) in counts.into_iter().enumerate() {
-                    if n == 0 {
-                        continue;
-                    }
+        let mut s = String::new();
+        let mut named = |i: usize, ord: usize| -> Option<String> {
+            match &self.source {
+                Source::Arrays(d) => d.columns.get(i)?.names.get(ord).map(|n| n.to_string()),
+                Source::Columns { strs, .. } => {
                     s.clear();
-                    if col.ord_to_str(ord as u64, &mut s).unwrap_or(false) {
-                        out.insert(s.clone(), u64::from(n));
-                    }
+                    let col = strs.get(i)?.as_ref()?;
+                    col.ord_to_str(ord as u64, &mut s)
+                        .unwrap_or(false)
+                        .then(|| s.clone())
                 }
             }
-            out
-        });
+        };
+        let mut out: [HashMap<String, u64>; 4] = Default::default();
+        for (i, counts) in self.counts.into_iter().enumerate() {
+            for (ord, n) in counts.unwrap_or_default().into_iter().enumerate() {
+                if n == 0 {
+                    continue;
+                }
+                if let Some(name) = named(i, ord) {
+                    out[i].insert(name, u64::from(n));
+                }
+            }
+        }
+        let [category, brand, vendor, attributes] = out;
         Counts {
             category,
             brand,
             vendor,
             attributes,
-            price: self.price.map(|(_, b)| b).unwrap_or_default(),
+            price: self.price.unwrap_or_default(),
         }
     }
 }

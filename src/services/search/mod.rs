@@ -11,6 +11,7 @@ pub mod index;
 pub mod insights;
 pub mod query;
 pub mod request;
+pub mod segment_docs;
 pub mod suggest;
 pub mod suggest_index;
 pub mod suggest_queries;

@@ -5,6 +5,7 @@
 use super::facets::{FacetCollector, Wanted};
 use super::index::{self, HitView};
 use super::query::{self, Expansion};
+use super::segment_docs;
 use super::view::View;
 use super::vocab;
 use super::word_hits::{WordHits, WordQuery};
@@ -371,6 +372,7 @@ pub(crate) fn run(
         wanted: req.facets,
         fields: f,
         bounds: search.config.price_buckets.clone(),
+        docs: view.docs.clone(),
     };
     let top = TopDocs::with_limit(req.limit).and_offset(req.offset);
     let personal =
@@ -378,12 +380,21 @@ pub(crate) fn run(
     let (docs, total, counts) = match req.sort {
         Sort::Relevance => {
             let aff = affinity.clone();
+            let arrays = view.docs.clone();
             collect(
                 searcher,
                 &query,
                 top.tweak_score(move |seg: &SegmentReader| {
-                    let stock = seg.fast_fields().u64("in_stock").ok();
-                    let pop = seg.fast_fields().u64("popularity").ok();
+                    // The view's arrays hold the boost; a segment without them reads it
+                    // from its columns (same value).
+                    let boosts = arrays.iter().find(|d| d.id == seg.segment_id()).cloned();
+                    let columns = boosts.is_none();
+                    let stock = columns
+                        .then(|| seg.fast_fields().u64("in_stock").ok())
+                        .flatten();
+                    let pop = columns
+                        .then(|| seg.fast_fields().u64("popularity").ok())
+                        .flatten();
                     let cats = if personal {
                         seg.fast_fields().str("cat_path").ok().flatten()
                     } else {
@@ -396,9 +407,13 @@ pub(crate) fn run(
                     };
                     let aff = aff.clone();
                     move |doc: DocId, score: Score| {
-                        let s = stock.as_ref().and_then(|c| c.first(doc)).unwrap_or(0) as f32;
-                        let p = pop.as_ref().and_then(|c| c.first(doc)).unwrap_or(0) as f32;
-                        let mut boost = (1.0 + 0.15 * s) * (1.0 + 0.05 * p.ln_1p());
+                        let mut boost = match boosts.as_ref().and_then(|b| b.boost_of(doc)) {
+                            Some(b) => b,
+                            None => segment_docs::boost(
+                                stock.as_ref().and_then(|c| c.first(doc)).unwrap_or(0),
+                                pop.as_ref().and_then(|c| c.first(doc)).unwrap_or(0),
+                            ),
+                        };
                         if personal && affinity_hit(&aff, doc, cats.as_ref(), brands.as_ref()) {
                             boost *= 1.1;
                         }

@@ -8,6 +8,7 @@
 
 use super::index::Fields;
 use super::query::Expansion;
+use super::segment_docs::{self, SegmentDocs};
 use super::suggest_index::{self, SegmentEntries};
 use super::vocab::{self, SegmentWords};
 use super::word_hits::HitsMemo;
@@ -23,6 +24,8 @@ pub struct View {
     pub fields: Fields,
     pub words: Vec<Arc<SegmentWords>>,
     pub suggest: Vec<Arc<SegmentEntries>>,
+    /// Per segment, what ranking and facets read per hit (see `segment_docs`).
+    pub docs: Vec<Arc<SegmentDocs>>,
     /// Query words worked out against `words` (search) and against `suggest`'s words
     /// (suggestions): they depend on nothing else, so a word typed again costs a lookup.
     pub expansions: Memo<Vec<(Expansion, u8)>>,
@@ -73,7 +76,7 @@ impl View {
     }
 }
 
-type SegmentData = (Arc<SegmentWords>, Arc<SegmentEntries>);
+type SegmentData = (Arc<SegmentWords>, Arc<SegmentEntries>, Arc<SegmentDocs>);
 
 /// The view requests read, and the segment data of the last one built.
 pub struct Views {
@@ -130,6 +133,7 @@ fn build(
     let mut now = HashMap::with_capacity(readers.len());
     let mut words = Vec::with_capacity(readers.len());
     let mut suggest = Vec::with_capacity(readers.len());
+    let mut docs = Vec::with_capacity(readers.len());
     for r in readers {
         let id = r.segment_id();
         let data = match known.remove(&id) {
@@ -139,11 +143,13 @@ fn build(
                 (
                     Arc::new(vocab::read_segment(r, f)?),
                     Arc::new(suggest_index::read_segment(r, f)?),
+                    Arc::new(segment_docs::read_segment(r, f)?),
                 )
             }
         };
         words.push(data.0.clone());
         suggest.push(data.1.clone());
+        docs.push(data.2.clone());
         now.insert(id, data);
     }
     *known = now;
@@ -158,6 +164,7 @@ fn build(
         fields: *f,
         words,
         suggest,
+        docs,
         expansions: Memo::default(),
         suggest_expansions: Memo::default(),
         word_hits: HitsMemo::default(),
