@@ -51,7 +51,7 @@ pub fn bucket(bounds: &[i64], price: i64) -> usize {
 enum Source {
     Arrays(Arc<SegmentDocs>),
     Columns {
-        strs: [Option<StrColumn>; 4],
+        strs: Box<[Option<StrColumn>; 4]>,
         price: Option<Column<i64>>,
     },
 }
@@ -111,7 +111,13 @@ impl Collector for FacetCollector {
                 } else {
                     None
                 };
-                (Source::Columns { strs, price }, sizes)
+                (
+                    Source::Columns {
+                        strs: Box::new(strs),
+                        price,
+                    },
+                    sizes,
+                )
             }
         };
         Ok(SegmentFacets {
@@ -174,7 +180,7 @@ impl SegmentCollector for SegmentFacets {
                 d.price_of(doc)
             }
             Source::Columns { strs, price } => {
-                for (counts, col) in self.counts.iter_mut().zip(strs) {
+                for (counts, col) in self.counts.iter_mut().zip(strs.iter()) {
                     if let (Some(counts), Some(col)) = (counts, col) {
                         for o in col.term_ords(doc) {
                             add(counts, o);

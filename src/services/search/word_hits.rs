@@ -72,10 +72,13 @@ impl WordHits {
     }
 }
 
+/// Typed word and whether it is a prefix → its matches, and the bytes they take.
+type Memo = (HashMap<(Box<str>, bool), Arc<WordHits>>, usize);
+
 /// Typed word (finished, or a prefix) → its matches, for one view.
 #[derive(Default)]
 pub struct HitsMemo {
-    inner: Mutex<(HashMap<(Box<str>, bool), Arc<WordHits>>, usize)>,
+    inner: Mutex<Memo>,
 }
 
 impl HitsMemo {
