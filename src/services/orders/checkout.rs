@@ -153,7 +153,8 @@ pub async fn checkout(
             if order.total.amount <= 0 {
                 return Ok((order, None));
             }
-            Ok((order, Some(local.record_in(tx)?)))
+            let due = saga::due_of(&order);
+            Ok((order, Some(local.record_in(tx, due)?)))
         })
         .await?;
     let payment_error = match &payment {

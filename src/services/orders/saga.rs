@@ -52,14 +52,7 @@ impl OrderPayments for Orders {
                 format!("the order is {}", o.status.as_str()),
             ));
         }
-        Ok(AmountDue {
-            amount: o.total,
-            vendor_shares: o
-                .sub_orders
-                .iter()
-                .map(|s| (s.vendor_id, s.total))
-                .collect(),
-        })
+        Ok(due_of(&o))
     }
 
     fn on_payment_result(
@@ -156,6 +149,18 @@ fn clear_payment_timeout(tx: &WriteTransaction, o: &Order) -> Result<()> {
 
 /// Splits what was paid out of escrow: each vendor's share to its pending account, the
 /// commission (frozen at checkout) to the platform.
+/// What an order owes its payment: its total, and each vendor's part of it.
+pub(super) fn due_of(o: &Order) -> AmountDue {
+    AmountDue {
+        amount: o.total,
+        vendor_shares: o
+            .sub_orders
+            .iter()
+            .map(|s| (s.vendor_id, s.total))
+            .collect(),
+    }
+}
+
 fn share_out(tx: &WriteTransaction, o: &mut Order, now: OffsetDateTime) -> Result<()> {
     let cur = o.total.currency;
     let mut lines = vec![(

@@ -72,6 +72,13 @@ pub struct AuditEntry {
     pub mac: String,
 }
 
+/// The part of the last entry the next one links to; the rest of it (its details above
+/// all) is skipped rather than decoded.
+#[derive(Deserialize)]
+struct Link {
+    mac: String,
+}
+
 fn mac_of(key: &AuditKey, e: &AuditEntry) -> Result<String> {
     let body = serde_json::to_vec(&(
         e.seq,
@@ -101,7 +108,7 @@ pub fn append(
     let mut t = tx.open_table(PAYMENT_AUDIT_SEQ_TO_ENTRY)?;
     let (seq, prev) = match t.last()? {
         Some((k, v)) => {
-            let last: AuditEntry = codec::decode(v.value())?;
+            let last: Link = codec::decode(v.value())?;
             (k.value() + 1, last.mac)
         }
         None => (1, String::new()),

@@ -10,8 +10,8 @@ use super::intake::{prepare_card, validate_initiate};
 use super::ledger::{self, Account, JournalEntry};
 use super::methods;
 use super::model::{
-    FraudAction, Method, NextAction, Payment, PaymentId, PaymentMethodId, PaymentOutcome, Purpose,
-    Status,
+    AmountDue, FraudAction, FraudVerdict, Method, NextAction, Payment, PaymentId, PaymentMethodId,
+    PaymentOutcome, Purpose, Status,
 };
 use super::providers::{PaymentProvider, Step};
 use super::{PaymentsState, store};
@@ -22,6 +22,7 @@ use crate::error::{Error, Result};
 use crate::log::event::{Envelope, Event};
 use crate::money::Money;
 use crate::store::Tx;
+use redb::WriteTransaction;
 use std::sync::Arc;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -88,12 +89,18 @@ impl Ctx {
         Ok(())
     }
 
-    pub(super) fn subjects(&self, p: &Payment) -> Vec<String> {
-        fraud::subjects(
+    /// Counts a payment's outcome against its fraud subjects; with the rules off
+    /// (`payments.fraud.enabled = false`) nothing is scored or counted.
+    pub(super) fn count(&self, tx: &WriteTransaction, p: &Payment, mark: &Mark) -> Result<()> {
+        if !self.config.payments.fraud.enabled {
+            return Ok(());
+        }
+        let subjects = fraud::subjects(
             &p.payer.to_string(),
             p.client_ip.as_deref(),
             p.card_key.as_deref(),
-        )
+        );
+        fraud::record(tx, &subjects, self.now.unix_timestamp(), mark)
     }
 }
 
@@ -124,7 +131,7 @@ pub async fn initiate(
     let prov = provider.clone();
     let (payment, token) = state
         .store
-        .write(move |tx| record(tx, &c, payer, client_ip, input, card, &prov))
+        .write(move |tx| record(tx, &c, payer, client_ip, input, None, card, &prov))
         .await?;
     match (payment.status, token) {
         (Status::Processing, Some(token)) => {
@@ -170,20 +177,66 @@ impl LocalPayment {
 
     /// Records the payment in the caller's transaction, exactly as
     /// [`initiate`] would in its own: fraud scoring, the capture and its ledger entry,
-    /// events, audit, and the order told of the outcome. A failed payment (insufficient
-    /// funds, fraud) is `Ok` with status `failed`; an `Err` means abandon the transaction.
-    pub fn record_in(self, tx: &mut Tx<'_>) -> Result<Payment> {
+    /// events, audit, and the order told of the outcome. `due` is what the order the
+    /// caller has just placed in this transaction owes, so it is not read back. A failed
+    /// payment (insufficient funds, fraud) is `Ok` with status `failed`; an `Err` means
+    /// abandon the transaction.
+    pub fn record_in(self, tx: &mut Tx<'_>, due: AmountDue) -> Result<Payment> {
         let (pay, _) = record(
             tx,
             &self.ctx,
             self.payer,
             self.client_ip,
             self.input,
+            Some(due),
             None,
             &self.provider,
         )?;
         Ok(pay)
     }
+}
+
+/// Scores a new payment against its subjects' recent activity, and counts the attempt.
+fn score_and_count(
+    tx: &WriteTransaction,
+    c: &Ctx,
+    payer: crate::auth::UserId,
+    client_ip: Option<&str>,
+    card_key: Option<&str>,
+    amount: i64,
+) -> Result<FraudVerdict> {
+    let now_u = c.now.unix_timestamp();
+    let subjects = fraud::subjects(&payer.to_string(), client_ip, card_key);
+    let created = crate::services::users::store::get_in(tx, payer)?
+        .map(|u| u.created_at)
+        .unwrap_or(c.now);
+    let mut acts = Vec::new();
+    for s in &subjects {
+        acts.push(fraud::load(tx, s, now_u)?);
+    }
+    let mut acts = acts.into_iter();
+    let verdict = fraud::score(
+        &c.config.payments.fraud,
+        &fraud::Input {
+            now: now_u,
+            amount,
+            user: acts.next().unwrap_or_default(),
+            address: client_ip.and_then(|_| acts.next()),
+            card: card_key.and_then(|_| acts.next()),
+            card_key: card_key.map(str::to_string),
+            account_age_secs: (c.now - created).whole_seconds(),
+        },
+    );
+    fraud::record(
+        tx,
+        &subjects,
+        now_u,
+        &Mark::Attempt {
+            amount,
+            card_key: card_key.map(str::to_string),
+        },
+    )?;
+    Ok(verdict)
 }
 
 /// The transaction of [`initiate`]: scores, records and (for local providers) takes the
@@ -194,6 +247,7 @@ fn record(
     payer: crate::auth::UserId,
     client_ip: Option<String>,
     input: InitiateInput,
+    due: Option<AmountDue>,
     card: Option<super::intake::CardPrep>,
     prov: &Arc<dyn PaymentProvider>,
 ) -> Result<(Payment, Option<String>)> {
@@ -210,7 +264,10 @@ fn record(
                 .payments
                 .orders()
                 .ok_or_else(|| Error::not_found("order"))?;
-            let due = orders.amount_due(tx, order, payer)?;
+            let due = match due {
+                Some(due) => due,
+                None => orders.amount_due(tx, order, payer)?,
+            };
             if due.amount.amount <= 0 {
                 return Err(Error::conflict(
                     "nothing_due",
@@ -221,41 +278,18 @@ fn record(
         }
     };
     let card_key = card.as_ref().map(|k| k.card_key.clone());
-    let now_u = c.now.unix_timestamp();
-    let subjects = fraud::subjects(
-        &payer.to_string(),
-        client_ip.as_deref(),
-        card_key.as_deref(),
-    );
-    let created = crate::services::users::store::get_in(tx, payer)?
-        .map(|u| u.created_at)
-        .unwrap_or(c.now);
-    let mut acts = Vec::new();
-    for s in &subjects {
-        acts.push(fraud::load(tx, s, now_u)?);
-    }
-    let mut acts = acts.into_iter();
-    let verdict = fraud::score(
-        &c.config.payments.fraud,
-        &fraud::Input {
-            now: now_u,
-            amount: amount.amount,
-            user: acts.next().unwrap_or_default(),
-            address: client_ip.as_ref().and_then(|_| acts.next()),
-            card: card_key.as_ref().and_then(|_| acts.next()),
-            card_key: card_key.clone(),
-            account_age_secs: (c.now - created).whole_seconds(),
-        },
-    );
-    fraud::record(
-        tx,
-        &subjects,
-        now_u,
-        &Mark::Attempt {
-            amount: amount.amount,
-            card_key: card_key.clone(),
-        },
-    )?;
+    let verdict = if c.config.payments.fraud.enabled {
+        Some(score_and_count(
+            tx,
+            c,
+            payer,
+            client_ip.as_deref(),
+            card_key.as_deref(),
+            amount.amount,
+        )?)
+    } else {
+        None
+    };
     let mut pay = Payment {
         id: PaymentId::new(),
         payer,
@@ -272,7 +306,7 @@ fn record(
         provider_ref: None,
         sealed_token: None,
         card_key,
-        fraud: Some(verdict.clone()),
+        fraud: verdict.clone(),
         vendor_shares,
         test_mode: prov.test_mode(),
         client_ip,
@@ -316,7 +350,7 @@ fn record(
         }),
     )?;
     let token = card.map(|k| k.token);
-    match verdict.action {
+    match verdict.as_ref().map_or(FraudAction::Allow, |v| v.action) {
         FraudAction::Block => fail(tx, c, &mut pay, "fraud_suspected", false)?,
         FraudAction::Review => {
             pay.status = Status::InReview;
@@ -332,7 +366,7 @@ fn record(
                 tx,
                 "payment.held_for_review",
                 &pay,
-                serde_json::json!({"score": verdict.score}),
+                serde_json::json!({"score": verdict.as_ref().map(|v| v.score)}),
             )?;
         }
         FraudAction::Allow => {
@@ -455,10 +489,9 @@ pub(super) fn apply(
                 pay,
                 serde_json::json!({"journal_id": jid, "amount": pay.amount}),
             )?;
-            fraud::record(
+            c.count(
                 tx,
-                &c.subjects(pay),
-                c.now.unix_timestamp(),
+                pay,
                 &Mark::Succeeded {
                     amount: pay.amount.amount,
                 },
@@ -526,12 +559,7 @@ pub(super) fn fail(
         serde_json::json!({"reason": reason}),
     )?;
     if declined {
-        fraud::record(
-            tx,
-            &c.subjects(pay),
-            c.now.unix_timestamp(),
-            &Mark::Declined,
-        )?;
+        c.count(tx, pay, &Mark::Declined)?;
     }
     let outcome = PaymentOutcome::Failed {
         payment_id: pay.id,
