@@ -349,6 +349,33 @@ async fn cash_on_delivery_waits_for_an_admin() {
 }
 
 #[tokio::test]
+async fn with_the_fraud_rules_off_payments_are_neither_held_nor_scored() {
+    let app = spawn_app_with(|c| {
+        pay_config(c);
+        c.payments.fraud.enabled = false;
+        c.payments.fraud.max_per_hour = 2;
+        c.payments.fraud.review_score = 40;
+    })
+    .await;
+    let admin_token = admin(&app).await;
+    let (_, token, _) = user(&app, "olga@example.com").await;
+    let body = json!({"amount": {"amount": 1000, "currency": "EUR"}, "method": "card", "card": card(OK_CARD)});
+    let mut last = json!(null);
+    for _ in 0..3 {
+        last = json(post(&app, "/api/v1/wallets/topup", &token, &body, None).await).await;
+        assert_eq!(last["status"], "succeeded");
+    }
+    assert_eq!(balance(&app, &token).await, 3000);
+    let id = last["payment_id"].as_str().unwrap();
+    let seen = json(get_auth(&app, &format!("/api/v1/payments/{id}"), &admin_token).await).await;
+    assert_eq!(seen["status"], "succeeded");
+    assert!(seen.get("fraud").is_none(), "no verdict kept: {seen}");
+    let queue = json(get_auth(&app, "/api/v1/admin/payments/review", &admin_token).await).await;
+    assert_eq!(queue["items"].as_array().unwrap().len(), 0);
+    assert_ledger_ok(&app);
+}
+
+#[tokio::test]
 async fn fraud_rules_hold_payments_for_review_or_block_them() {
     let app = spawn_app_with(|c| {
         pay_config(c);
