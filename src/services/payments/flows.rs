@@ -241,6 +241,7 @@ fn score_and_count(
 
 /// The transaction of [`initiate`]: scores, records and (for local providers) takes the
 /// payment; answers it with the card token for a remote start.
+#[allow(clippy::too_many_arguments)]
 fn record(
     tx: &mut Tx<'_>,
     c: &Ctx,

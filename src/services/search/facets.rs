@@ -4,6 +4,11 @@
 
 use super::index::Fields;
 use super::segment_docs::SegmentDocs;
+use super::{SearchRequest, SearchState};
+use crate::error::Result;
+use redb::ReadTransaction;
+use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
 use std::collections::HashMap;
 use std::sync::Arc;
 use tantivy::collector::{Collector, SegmentCollector};
@@ -231,6 +236,100 @@ impl SegmentCollector for SegmentFacets {
             price: self.price.unwrap_or_default(),
         }
     }
+}
+
+/// The answer's `facets` object: the counts asked for, largest first (ties by value),
+/// categories as a tree with vendor names resolved.
+pub(super) fn to_json(
+    search: &SearchState,
+    (rtx, generation): (&ReadTransaction, u64),
+    req: &SearchRequest,
+    counts: Counts,
+) -> Result<Map<String, Value>> {
+    let bounds = &search.config.price_buckets;
+    let mut out = Map::new();
+    let sorted = |m: HashMap<String, u64>| {
+        let mut v: Vec<(String, u64)> = m.into_iter().collect();
+        v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        v
+    };
+    if req.facets.category {
+        let cats = search.categories.categories_in(rtx, generation)?;
+        out.insert(
+            "category".into(),
+            category_tree(&cats.list, None, &counts.category),
+        );
+    }
+    if req.facets.brand {
+        let v: Vec<Value> = sorted(counts.brand)
+            .into_iter()
+            .map(|(value, count)| json!({"value": value, "count": count}))
+            .collect();
+        out.insert("brand".into(), Value::Array(v));
+    }
+    if req.facets.vendor {
+        let mut v = Vec::new();
+        for (id, count) in sorted(counts.vendor) {
+            let name = match id.parse() {
+                Ok(vid) => crate::services::vendors::store::get(rtx, vid)?.map(|x| x.name),
+                Err(_) => None,
+            };
+            v.push(json!({"value": id, "name": name, "count": count}));
+        }
+        out.insert("vendor".into(), Value::Array(v));
+    }
+    if req.facets.attributes {
+        let mut by_key: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+        for (kv, count) in sorted(counts.attributes) {
+            if let Some((k, v)) = kv.split_once('=') {
+                by_key
+                    .entry(k.to_string())
+                    .or_default()
+                    .push(json!({"value": v, "count": count}));
+            }
+        }
+        out.insert("attributes".into(), json!(by_key));
+    }
+    if req.facets.price {
+        let v: Vec<Value> = counts
+            .price
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| **n > 0)
+            .map(|(i, n)| {
+                let min = i.checked_sub(1).and_then(|j| bounds.get(j)).copied();
+                let max = bounds.get(i).copied();
+                json!({"min": min, "max": max, "count": n})
+            })
+            .collect();
+        out.insert("price".into(), Value::Array(v));
+    }
+    Ok(out)
+}
+
+/// Nodes with hits, each counting its descendants' hits too, children nested.
+fn category_tree(
+    cats: &[crate::services::catalog::model::Category],
+    parent: Option<crate::services::catalog::model::CategoryId>,
+    counts: &HashMap<String, u64>,
+) -> Value {
+    let mut nodes: Vec<(&crate::services::catalog::model::Category, u64)> = cats
+        .iter()
+        .filter(|c| c.parent == parent)
+        .filter_map(|c| counts.get(&c.id.to_string()).map(|n| (c, *n)))
+        .collect();
+    nodes.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.name.cmp(&b.0.name)));
+    Value::Array(
+        nodes
+            .into_iter()
+            .map(|(c, n)| {
+                json!({
+                    "id": c.id, "name": c.name, "slug": c.slug, "count": n,
+                    "children": category_tree(cats, Some(c.id), counts),
+                })
+            })
+            .collect(),
+    )
 }
 
 #[cfg(test)]
