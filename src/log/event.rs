@@ -2,7 +2,9 @@
 //! (Kafka mirror, webhooks): names are the design's, payload fields keep the design's
 //! camelCase, and `tests` pins the shape with a golden file. Add variants; never rename.
 
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
+use std::fmt;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -10,7 +12,9 @@ use uuid::Uuid;
 pub type Actor = String;
 
 /// One event as it travels: through the outbox, the log, and out to connectors.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Deserialised by hand (below): serde's `flatten` would buffer every field of every
+/// event read from the log before decoding it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Envelope {
     pub id: Uuid,
     #[serde(flatten)]
@@ -85,8 +89,141 @@ macro_rules! events {
             }
             /// Every (type, topic) pair, for documentation and `souk log` help.
             pub const CATALOGUE: &'static [(&'static str, &'static str)] = &[ $( ($name, $topic), )* ];
+            const NAMES: &'static [&'static str] = &[ $( $name, )* ];
+
+            /// The event of type `name` from its payload.
+            fn from_payload<'de, D: Deserializer<'de>>(name: &str, payload: D) -> Result<Event, D::Error> {
+                match name {
+                    $( $name => {
+                        let payload::$variant { $( $field, )* } = payload::$variant::deserialize(payload)?;
+                        Ok(Event::$variant { $( $field, )* })
+                    } )*
+                    other => Err(de::Error::unknown_variant(other, Self::NAMES)),
+                }
+            }
+        }
+
+        /// Each variant's payload as a struct of its own, so the envelope can decode a
+        /// payload straight from the input once it knows the type.
+        #[allow(non_snake_case)]
+        mod payload {
+            use super::*;
+            $(
+                #[derive(Deserialize)]
+                #[serde(rename_all = "camelCase")]
+                pub(super) struct $variant {
+                    $( $(#[$fattr])* pub(super) $field: $ty, )*
+                }
+            )*
         }
     };
+}
+
+/// The envelope's fields; anything else is skipped.
+#[derive(Deserialize)]
+#[serde(field_identifier, rename_all = "snake_case")]
+enum Field {
+    Id,
+    Type,
+    Payload,
+    Topic,
+    Key,
+    OccurredAt,
+    CorrelationId,
+    Actor,
+    #[serde(other)]
+    Other,
+}
+
+#[derive(Deserialize)]
+struct Rfc3339(#[serde(with = "ts")] OffsetDateTime);
+
+/// Decodes a payload whose type was already read.
+struct PayloadOf<'a>(&'a str);
+
+impl<'de> DeserializeSeed<'de> for PayloadOf<'_> {
+    type Value = Event;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Event, D::Error> {
+        Event::from_payload(self.0, d)
+    }
+}
+
+impl<'de> Deserialize<'de> for Envelope {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(EnvelopeVisitor)
+    }
+}
+
+struct EnvelopeVisitor;
+
+/// Fails on a field given twice, as derived decoders do.
+fn once<T, E: de::Error>(slot: &mut Option<T>, name: &'static str, value: T) -> Result<(), E> {
+    if slot.replace(value).is_some() {
+        return Err(E::duplicate_field(name));
+    }
+    Ok(())
+}
+
+impl<'de> Visitor<'de> for EnvelopeVisitor {
+    type Value = Envelope;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an event envelope")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Envelope, A::Error> {
+        let mut id = None;
+        let mut kind: Option<String> = None;
+        let mut event = None;
+        // A payload that came before its type (JSON objects are unordered).
+        let mut early: Option<serde_json::Value> = None;
+        let mut topic = None;
+        let mut key = None;
+        let mut occurred_at = None;
+        let mut correlation_id = None;
+        let mut actor = None;
+        while let Some(field) = map.next_key()? {
+            match field {
+                Field::Id => once(&mut id, "id", map.next_value()?)?,
+                Field::Type => once(&mut kind, "type", map.next_value()?)?,
+                Field::Payload => match &kind {
+                    Some(name) => {
+                        once(&mut event, "payload", map.next_value_seed(PayloadOf(name))?)?
+                    }
+                    None => once(&mut early, "payload", map.next_value()?)?,
+                },
+                Field::Topic => once(&mut topic, "topic", map.next_value()?)?,
+                Field::Key => once(&mut key, "key", map.next_value()?)?,
+                Field::OccurredAt => once(
+                    &mut occurred_at,
+                    "occurred_at",
+                    map.next_value::<Rfc3339>()?.0,
+                )?,
+                Field::CorrelationId => {
+                    once(&mut correlation_id, "correlation_id", map.next_value()?)?
+                }
+                Field::Actor => once(&mut actor, "actor", map.next_value()?)?,
+                Field::Other => {
+                    map.next_value::<de::IgnoredAny>()?;
+                }
+            }
+        }
+        let kind = kind.ok_or_else(|| de::Error::missing_field("type"))?;
+        let event = match (event, early) {
+            (Some(e), _) => e,
+            (None, Some(p)) => Event::from_payload(&kind, p).map_err(de::Error::custom)?,
+            (None, None) => return Err(de::Error::missing_field("payload")),
+        };
+        Ok(Envelope {
+            id: id.ok_or_else(|| de::Error::missing_field("id"))?,
+            event,
+            topic: topic.ok_or_else(|| de::Error::missing_field("topic"))?,
+            key: key.ok_or_else(|| de::Error::missing_field("key"))?,
+            occurred_at: occurred_at.ok_or_else(|| de::Error::missing_field("occurred_at"))?,
+            correlation_id: correlation_id.flatten(),
+            actor: actor.flatten(),
+        })
+    }
 }
 
 type Ts = OffsetDateTime;
@@ -204,5 +341,86 @@ events! {
         #[serde(default)] user_id: Option<String>,
         #[serde(default)] session_id: Option<String>,
         #[serde(with = "ts")] timestamp: Ts,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    fn viewed() -> Envelope {
+        Envelope::new(
+            Event::ProductViewed {
+                product_id: "p-1".into(),
+                user_id: Some("u-1".into()),
+                session_id: None,
+                timestamp: datetime!(2026-11-26 09:30 UTC),
+            },
+            datetime!(2026-11-26 09:30:01 UTC),
+        )
+        .with_correlation("req-1")
+    }
+
+    #[test]
+    fn decodes_what_it_encodes_whatever_the_field_order() {
+        let e = viewed();
+        let as_written = serde_json::to_string(&e).unwrap();
+        assert!(as_written.find("\"type\"") < as_written.find("\"payload\""));
+        assert_eq!(serde_json::from_str::<Envelope>(&as_written).unwrap(), e);
+        // A serde_json::Value sorts its keys: the payload now comes before its type.
+        let sorted = serde_json::to_string(&serde_json::to_value(&e).unwrap()).unwrap();
+        assert!(sorted.find("\"payload\"") < sorted.find("\"type\""));
+        assert_eq!(serde_json::from_str::<Envelope>(&sorted).unwrap(), e);
+    }
+
+    #[test]
+    fn unknown_fields_are_skipped_and_absent_options_are_none() {
+        let mut v = serde_json::to_value(viewed()).unwrap();
+        v["extra"] = serde_json::json!({"nested": [1, 2]});
+        v.as_object_mut().unwrap().remove("correlation_id");
+        v.as_object_mut().unwrap().remove("actor");
+        let back: Envelope = serde_json::from_value(v).unwrap();
+        assert_eq!(back.correlation_id, None);
+        assert_eq!(back.event, viewed().event);
+    }
+
+    #[test]
+    fn refuses_what_is_not_an_envelope() {
+        let good = serde_json::to_value(viewed()).unwrap();
+        let fails = |edit: &dyn Fn(&mut serde_json::Value), want: &str| {
+            let mut v = good.clone();
+            edit(&mut v);
+            let err = serde_json::from_value::<Envelope>(v)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(want), "{err}");
+        };
+        fails(
+            &|v| v["type"] = "Product.Teleported".into(),
+            "unknown variant",
+        );
+        fails(
+            &|v| v["payload"] = serde_json::json!({"userId": 1}),
+            "invalid type",
+        );
+        fails(
+            &|v| drop(v.as_object_mut().unwrap().remove("payload")),
+            "missing field `payload`",
+        );
+        fails(
+            &|v| drop(v.as_object_mut().unwrap().remove("type")),
+            "missing field `type`",
+        );
+        fails(
+            &|v| drop(v.as_object_mut().unwrap().remove("occurred_at")),
+            "occurred_at",
+        );
+        fails(&|v| v["occurred_at"] = "yesterday".into(), "");
+        let twice = r#"{"id":"0199c0de-0000-7000-8000-000000000001","id":"0199c0de-0000-7000-8000-000000000001"}"#;
+        let err = serde_json::from_str::<Envelope>(twice)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("duplicate field `id`"), "{err}");
     }
 }
