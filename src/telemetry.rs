@@ -75,7 +75,8 @@ impl Telemetry {
     /// queue drops the event and counts it. Only events of the `telemetry` topic are
     /// taken; anything else belongs in the outbox and is refused (and counted) here.
     pub fn record(&self, event: Event) {
-        self.record_envelope(Envelope::new(event, self.clock.now()));
+        let at = self.clock.now();
+        self.record_envelope(Envelope::identified(crate::clock::loose_v7(), event, at));
     }
 
     /// As [`Telemetry::record`], for a caller that sets the envelope's actor or

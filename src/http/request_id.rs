@@ -27,7 +27,7 @@ impl RequestId {
     }
 
     pub fn generate() -> RequestId {
-        RequestId(uuid::Uuid::now_v7().to_string().into())
+        RequestId(crate::clock::loose_v7().to_string().into())
     }
 
     pub fn from_header(value: Option<&HeaderValue>) -> RequestId {

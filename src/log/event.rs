@@ -30,8 +30,13 @@ pub struct Envelope {
 
 impl Envelope {
     pub fn new(event: Event, occurred_at: OffsetDateTime) -> Self {
+        Self::identified(Uuid::now_v7(), event, occurred_at)
+    }
+
+    /// As [`Envelope::new`] with the id given.
+    pub fn identified(id: Uuid, event: Event, occurred_at: OffsetDateTime) -> Self {
         Envelope {
-            id: Uuid::now_v7(),
+            id,
             topic: event.topic().to_string(),
             key: event.key(),
             event,
