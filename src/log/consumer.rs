@@ -157,6 +157,10 @@ pub struct Consumer {
     positions: Vec<Option<u64>>,
     /// Which partition the next poll starts with, so no partition starves another.
     start: usize,
+    /// The event types this consumer decodes (all with `None`); see [`Consumer::only`].
+    types: Option<&'static [&'static str]>,
+    /// Records the last poll passed over for their type.
+    skipped: usize,
 }
 
 impl Consumer {
@@ -167,7 +171,22 @@ impl Consumer {
             topic: topic.to_string(),
             positions,
             start: 0,
+            types: None,
+            skipped: 0,
         }
+    }
+
+    /// Decodes only events of these types; the rest are passed over (their offsets still
+    /// count as consumed), which spares a consumer decoding what it would ignore.
+    pub fn only(mut self, types: &'static [&'static str]) -> Consumer {
+        self.types = Some(types);
+        self
+    }
+
+    /// How many records the last [`Consumer::poll`] passed over for their type: with
+    /// the records it returned, how far the poll moved.
+    pub fn skipped(&self) -> usize {
+        self.skipped
     }
 
     pub fn group(&self) -> &str {
@@ -186,8 +205,9 @@ impl Consumer {
         let count = usize::from(self.log.partitions(&self.topic));
         self.positions.resize(count, None);
         let mut out = Vec::new();
+        let mut looked = 0;
         for i in 0..count {
-            if out.len() >= max {
+            if looked >= max {
                 break;
             }
             let p = (self.start + i) % count;
@@ -200,15 +220,17 @@ impl Consumer {
                     .map(|w| w.low)
                     .unwrap_or(0),
             };
-            let records = self
-                .log
-                .read(&self.topic, partition, from, max - out.len())?;
-            if let Some(last) = records.last() {
-                self.positions[p] = Some(last.offset + 1);
+            let (records, next) =
+                self.log
+                    .read_types(&self.topic, partition, from, max - looked, self.types)?;
+            if next > from {
+                self.positions[p] = Some(next);
+                looked += (next - from) as usize;
             }
             out.extend(records);
         }
         self.start = (self.start + 1) % count.max(1);
+        self.skipped = looked - out.len();
         Ok(out)
     }
 

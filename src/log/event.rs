@@ -124,6 +124,20 @@ macro_rules! events {
     };
 }
 
+/// The type of an envelope's JSON as [`Envelope`] writes it (`{"id":"<uuid>","type":"`
+/// first), read without decoding anything; `None` for JSON laid out any other way.
+/// Consumers use it to pass over events they ignore.
+pub fn peek_type(json: &[u8]) -> Option<&str> {
+    const HEAD: &[u8] = br#"{"id":""#;
+    const TYPE: &[u8] = br#"","type":""#;
+    let rest = json.strip_prefix(HEAD)?.get(36..)?.strip_prefix(TYPE)?;
+    let end = rest.iter().position(|&b| b == b'"' || b == b'\\')?;
+    match rest.get(end) {
+        Some(b'"') => std::str::from_utf8(&rest[..end]).ok(),
+        _ => None,
+    }
+}
+
 /// The envelope's fields; anything else is skipped.
 #[derive(Deserialize)]
 #[serde(field_identifier, rename_all = "snake_case")]
@@ -377,6 +391,22 @@ mod tests {
         let sorted = serde_json::to_string(&serde_json::to_value(&e).unwrap()).unwrap();
         assert!(sorted.find("\"payload\"") < sorted.find("\"type\""));
         assert_eq!(serde_json::from_str::<Envelope>(&sorted).unwrap(), e);
+    }
+
+    #[test]
+    fn the_type_is_peeked_from_what_the_envelope_writes_and_nothing_else() {
+        let json = serde_json::to_vec(&viewed()).unwrap();
+        assert_eq!(peek_type(&json), Some("Product.Viewed"));
+        let sorted = serde_json::to_vec(&serde_json::to_value(viewed()).unwrap()).unwrap();
+        assert_eq!(peek_type(&sorted), None);
+        for odd in [
+            &br#"{"id":"short","type":"Page.Viewed"}"#[..],
+            br#"{"id":"0199c0de-0000-7000-8000-000000000001","type":"Page.Vie"#,
+            br#"{"id":"0199c0de-0000-7000-8000-000000000001","type":"Page\"Viewed"}"#,
+            b"",
+        ] {
+            assert_eq!(peek_type(odd), None, "{}", String::from_utf8_lossy(odd));
+        }
     }
 
     #[test]

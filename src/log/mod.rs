@@ -467,6 +467,21 @@ impl EventLog {
         from: u64,
         max: usize,
     ) -> Result<Vec<LogRecord>, ReadError> {
+        self.read_types(topic, partition, from, max, None)
+            .map(|(records, _)| records)
+    }
+
+    /// As [`EventLog::read`], decoding only the events whose type is in `types` (all
+    /// with `None`); the others are passed over unread. Also returns the offset after the
+    /// last record looked at, where the next read starts.
+    pub fn read_types(
+        &self,
+        topic: &str,
+        partition: u16,
+        from: u64,
+        max: usize,
+        types: Option<&[&str]>,
+    ) -> Result<(Vec<LogRecord>, u64), ReadError> {
         let (keyspace, info) = {
             let topics = lock(&self.inner.topics);
             match topics.get(topic) {
@@ -476,7 +491,7 @@ impl EventLog {
                         return Err(no_partition(topic, partition, t.info.partitions.len()).into());
                     }
                 },
-                None if partition < self.inner.config.partitions => return Ok(Vec::new()),
+                None if partition < self.inner.config.partitions => return Ok((Vec::new(), from)),
                 None => {
                     return Err(no_partition(
                         topic,
@@ -491,7 +506,7 @@ impl EventLog {
             return Err(self.fell_behind(topic, partition, from, info.low).into());
         }
         if from >= info.next || max == 0 {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), from));
         }
         let end = info.next.min(from.saturating_add(max as u64));
         // The batch holding `from` is the last one starting at or before it.
@@ -503,6 +518,11 @@ impl EventLog {
             None => return Err(self.gap(topic, partition, from)),
         };
         let mut out = Vec::with_capacity((end - from).min(4096) as usize);
+        let mut seen = 0u64;
+        let wanted = |json: &[u8]| match (types, event::peek_type(json)) {
+            (Some(types), Some(t)) => types.contains(&t),
+            _ => true,
+        };
         let mut expected = None;
         for item in keyspace.range(batch::key(partition, start)..batch::key(partition, end)) {
             let (k, v) = item.into_inner()?;
@@ -516,14 +536,20 @@ impl EventLog {
                     break;
                 }
                 if offset >= from {
-                    out.push(to_record(partition, offset, json)?);
+                    seen += 1;
+                    if wanted(json) {
+                        let record = to_record(partition, offset, json)?;
+                        if types.is_none_or(|t| t.contains(&record.envelope.type_name())) {
+                            out.push(record);
+                        }
+                    }
                 }
             }
         }
-        if out.len() as u64 != end - from {
-            return Err(self.gap(topic, partition, from + out.len() as u64));
+        if seen != end - from {
+            return Err(self.gap(topic, partition, from + seen));
         }
-        Ok(out)
+        Ok((out, end))
     }
 
     /// A record that should be there is not: retention deleted it while we read (then

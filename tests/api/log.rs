@@ -396,6 +396,67 @@ async fn retention_deletes_old_events_and_a_lagging_group_is_told() {
 }
 
 #[test]
+fn a_consumer_of_some_types_passes_over_the_rest_and_still_moves_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = EventLog::open(dir.path(), &Default::default(), Clock::default()).unwrap();
+    let t = datetime!(2026-11-26 09:30 UTC);
+    let events: Vec<Envelope> = (0..30)
+        .map(|i| {
+            let event = if i % 3 == 0 {
+                Event::ProductViewed {
+                    product_id: format!("p-{i}"),
+                    user_id: None,
+                    session_id: None,
+                    timestamp: t,
+                }
+            } else {
+                Event::PageViewed {
+                    path: format!("/p/p-{i}"),
+                    user_id: None,
+                    session_id: None,
+                    referrer: None,
+                    timestamp: t,
+                }
+            };
+            Envelope::new(event, t)
+        })
+        .collect();
+    log.append(&events).unwrap();
+
+    let mut c = log
+        .consumer("views", "telemetry")
+        .unwrap()
+        .only(&["Product.Viewed"]);
+    let mut products = Vec::new();
+    let mut looked = 0;
+    loop {
+        let got = c.poll(7).unwrap();
+        looked += got.len() + c.skipped();
+        if got.is_empty() && c.skipped() == 0 {
+            break;
+        }
+        assert!(got.len() + c.skipped() <= 7);
+        assert!(
+            got.iter()
+                .all(|r| r.envelope.type_name() == "Product.Viewed")
+        );
+        products.extend(got.into_iter().map(|r| r.envelope.key));
+    }
+    assert_eq!(looked, 30);
+    products.sort();
+    let mut want: Vec<String> = (0..30).step_by(3).map(|i| format!("p-{i}")).collect();
+    want.sort();
+    assert_eq!(products, want);
+    // The offsets passed over are consumed: a restart of the group finds nothing left.
+    c.commit().unwrap();
+    let mut again = log.consumer("views", "telemetry").unwrap();
+    assert!(again.poll(100).unwrap().is_empty());
+    // Another group without the filter still reads all of it.
+    let mut all = log.consumer("everything", "telemetry").unwrap();
+    assert_eq!(all.poll(100).unwrap().len(), 30);
+}
+
+#[test]
 fn tail_prints_the_log_as_json_lines() {
     let dir = tempfile::tempdir().unwrap();
     let clock = Clock::default();

@@ -20,6 +20,14 @@ use time::{Date, OffsetDateTime};
 pub const GROUP: &str = "search-analytics";
 /// The topics read.
 pub const TOPICS: [&str; 2] = [crate::telemetry::TOPIC, "orders"];
+/// The events of those topics [`Analytics::apply`] reads; the rest (page views, order
+/// updates) are passed over undecoded.
+const EVENTS: &[&str] = &[
+    "Search.Performed",
+    "Search.Feedback",
+    "Product.Viewed",
+    "Order.Created",
+];
 /// Days of aggregates kept, and the most `days` an analytics request may ask for.
 pub const MAX_DAYS: i64 = 90;
 /// Distinct queries counted per day; later new ones count only in the day's totals.
@@ -366,7 +374,7 @@ pub fn spawn(
                     Some(cs) => follow(&search.analytics, cs, &stop),
                     None => TOPICS
                         .iter()
-                        .map(|t| log.consumer(GROUP, t))
+                        .map(|t| log.consumer(GROUP, t).map(|c| c.only(EVENTS)))
                         .collect::<Result<Vec<_>>>()
                         .map(|cs| consumers = Some(cs)),
                 };
@@ -397,6 +405,7 @@ fn follow(a: &Analytics, consumers: &mut [Consumer], stop: &AtomicBool) -> Resul
                 }
                 Err(ReadError::Other(e)) => return Err(e),
             }
+            read += c.skipped();
         }
         if read == 0 {
             a.caught_up.store(true, Ordering::Release);
@@ -410,6 +419,13 @@ fn follow(a: &Analytics, consumers: &mut [Consumer], stop: &AtomicBool) -> Resul
 mod tests {
     use super::*;
     use time::macros::datetime;
+
+    #[test]
+    fn the_events_read_are_named_as_in_the_catalogue() {
+        let named = |n: &&str| Event::CATALOGUE.iter().any(|(c, _)| c == n);
+        assert!(EVENTS.iter().all(named));
+        assert!(super::super::consumer::POPULARITY_EVENTS.iter().all(named));
+    }
 
     fn searched(q: &str, results: u64, id: &str, at: OffsetDateTime) -> Envelope {
         Envelope::new(

@@ -32,6 +32,11 @@ const IDLE: Duration = Duration::from_millis(40);
 /// How often popularity alone (views, feedback, sales; no catalog change) is committed.
 const POPULARITY_EVERY: Duration = Duration::from_secs(1);
 
+/// The events of the popularity topics that [`count`] reads; the rest (page views,
+/// searches, order updates) are passed over undecoded.
+pub(crate) const POPULARITY_EVENTS: &[&str] =
+    &["Product.Viewed", "Search.Feedback", "Order.Created"];
+
 /// Adds what one event says about products' popularity: a view counts 1, search
 /// feedback its action's weight, each unit ordered as much as a purchase.
 fn count(e: &Event, pending: &mut HashMap<ProductId, u64>) {
@@ -364,6 +369,7 @@ impl Worker {
                     }
                     Err(ReadError::Other(e)) => return Err(e),
                 }
+                read += c.skipped();
             }
             // Catalog changes are committed at once; popularity alone at most once per
             // POPULARITY_EVERY, so a stream of views does not commit the index nonstop.
@@ -484,6 +490,9 @@ fn consumers(log: &EventLog, offsets: &Offsets) -> Result<Vec<crate::log::consum
         .iter()
         .map(|t| {
             let mut c = log.consumer(GROUP, t)?;
+            if POPULARITY_TOPICS.contains(t) {
+                c = c.only(POPULARITY_EVENTS);
+            }
             if let Some(pos) = offsets.topics.get(*t) {
                 for (p, o) in pos.iter().enumerate() {
                     c.seek(p as u16, *o);
