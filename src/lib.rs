@@ -7,6 +7,7 @@ pub mod check;
 pub mod clock;
 pub mod config;
 pub mod connectors;
+pub mod cpu;
 pub mod error;
 pub mod http;
 pub mod log;

@@ -71,9 +71,7 @@ fn pairs(raw: Option<String>) -> Vec<(String, String)> {
 }
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| Error::internal(format!("search task: {e}")))?
+    crate::cpu::run("search", f).await
 }
 
 async fn search(

@@ -68,13 +68,11 @@ pub fn router() -> Router<AppState> {
         .merge(seo::router())
 }
 
-/// Runs CPU-bound service reads (search, lists) off the async threads.
+/// Runs CPU-bound service reads (search, lists) off the async threads (`crate::cpu`).
 pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> crate::Result<T> + Send + 'static,
 ) -> crate::Result<T> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| crate::Error::internal(format!("page task: {e}")))?
+    crate::cpu::run("page", f).await
 }
 
 #[derive(Serialize)]
