@@ -16,10 +16,11 @@
 # the count of telemetry events dropped (souk_telemetry_dropped_total) and the trending
 # and analytics answers.
 set -euo pipefail
+# Set before lib.sh, whose default (64) would otherwise win.
+CONNECTIONS="${CONNECTIONS:-32}"
 . "$(dirname "$0")/lib.sh"
 
 PRODUCTS="${PRODUCTS:-100000}"
-CONNECTIONS="${CONNECTIONS:-32}"
 
 
 bench_need_wrk
