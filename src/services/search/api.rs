@@ -87,7 +87,7 @@ async fn search(
     } else {
         Affinity::default()
     };
-    blocking(move || super::search_as(&state, &req, &affinity, &who))
+    super::search_as_async(&state, req, affinity, who)
         .await
         .map(Json)
 }

@@ -446,20 +446,33 @@ pub(crate) fn run_cached(
     req: &SearchRequest,
     affinity: &request::Affinity,
 ) -> Result<SearchAnswer> {
+    if let Some(hit) = kept(state, live, req, affinity) {
+        return Ok(hit);
+    }
     // The answer comes from this view; the store's generation is read before the read
     // transaction, so a commit in between can only make the stamp look older than it is.
     let view = live.view();
     let stamp = (view.generation(), state.store.generation());
-    let cacheable = cache::cacheable(req, affinity);
-    if let Some(hit) = cacheable.then(|| live.answers.get(stamp, req)).flatten() {
-        return Ok(hit);
-    }
     let rtx = state.store.read()?;
     let answer = request::run(&state.search, &view, (&rtx, stamp.1), req, affinity)?;
-    if cacheable {
+    if cache::cacheable(req, affinity) {
         live.answers.put(stamp, req, &answer.computed);
     }
     Ok(answer)
+}
+
+/// The answer kept for this request, if neither the index nor the catalog has changed
+/// since it was computed.
+fn kept(
+    state: &AppState,
+    live: &Live,
+    req: &SearchRequest,
+    affinity: &request::Affinity,
+) -> Option<SearchAnswer> {
+    let stamp = (live.view().generation(), state.store.generation());
+    cache::cacheable(req, affinity)
+        .then(|| live.answers.get(stamp, req))
+        .flatten()
 }
 
 /// Who searched, for the telemetry: the signed-in user and the visitor's opaque session.
@@ -480,6 +493,38 @@ pub fn search_as(
 ) -> Result<SearchAnswer> {
     let started = std::time::Instant::now();
     let answer = search(state, req, affinity)?;
+    record_search(state, req, visitor, &answer, started);
+    Ok(answer)
+}
+
+/// [`search_as`] for async callers: an answer still kept (see `cache`) is taken at once,
+/// without waiting for a turn on a core; anything else is computed through `cpu::run`.
+pub async fn search_as_async(
+    state: &AppState,
+    req: SearchRequest,
+    affinity: request::Affinity,
+    visitor: Visitor,
+) -> Result<SearchAnswer> {
+    let started = std::time::Instant::now();
+    if let Some(hit) = kept(state, &*state.search.live()?, &req, &affinity) {
+        record_search(state, &req, &visitor, &hit, started);
+        return Ok(hit);
+    }
+    let state = state.clone();
+    crate::cpu::run("search", move || {
+        search_as(&state, &req, &affinity, &visitor)
+    })
+    .await
+}
+
+/// `Search.Performed` for a first page (so paging through one search counts it once).
+fn record_search(
+    state: &AppState,
+    req: &SearchRequest,
+    visitor: &Visitor,
+    answer: &SearchAnswer,
+    started: std::time::Instant,
+) {
     if req.offset == 0 {
         state
             .telemetry
@@ -495,7 +540,6 @@ pub fn search_as(
                 latency_ms: started.elapsed().as_secs_f64() * 1000.0,
             });
     }
-    Ok(answer)
 }
 
 /// Records a shopper's reaction to a hit (`Search.Feedback`): the analytics count it as a

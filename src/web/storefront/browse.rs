@@ -2,7 +2,6 @@
 //! filters, sort and pages, the whole state in the URL so links can be shared and
 //! back/forward works. "Did you mean" comes from the words the engine corrected.
 
-use super::blocking;
 use crate::app::AppState;
 use crate::error::Error;
 use crate::money::Money;
@@ -471,8 +470,7 @@ pub(super) async fn run_search(
         user_id: page.principal().map(|p| p.user_id.to_string()),
         session_id: Some(page.viewer.visitor.clone()),
     };
-    let s = state.clone();
-    blocking(move || search::search_as(&s, &req, &affinity, &visitor))
+    search::search_as_async(state, req, affinity, visitor)
         .await
         .map_err(WebError::search)
 }
