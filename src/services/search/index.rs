@@ -355,3 +355,34 @@ pub fn dir_size(dir: &Path) -> u64 {
         })
         .unwrap_or(0)
 }
+
+/// For tests of per-segment code: an index in memory with two segments of `per_segment`
+/// documents each, ids `p{segment}-{i}` and the rest from `fill`, and the documents of
+/// the first segment named in `deleted` deleted with the second commit.
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+pub(crate) fn two_segments(
+    per_segment: u64,
+    fill: impl Fn(&Fields, &mut TantivyDocument, u64, u64),
+    deleted: &[&str],
+) -> (Index, Fields) {
+    let (schema, f) = schema();
+    let idx = Index::create_in_ram(schema);
+    idx.tokenizers().register(ANALYZER, analyzer());
+    let mut w: IndexWriter = idx.writer(15_000_000).unwrap();
+    for segment in 0..2u64 {
+        for i in 0..per_segment {
+            let mut d = TantivyDocument::default();
+            d.add_text(f.id, format!("p{segment}-{i}"));
+            fill(&f, &mut d, segment, i);
+            w.add_document(d).unwrap();
+        }
+        if segment == 1 {
+            for id in deleted {
+                w.delete_term(tantivy::Term::from_field_text(f.id, id));
+            }
+        }
+        w.commit().unwrap();
+    }
+    (idx, f)
+}

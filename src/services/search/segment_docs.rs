@@ -133,39 +133,24 @@ mod tests {
     use tantivy::{TantivyDocument, Term};
 
     fn index() -> (tantivy::Index, Fields) {
-        let (schema, f) = index::schema();
-        let idx = tantivy::Index::create_in_ram(schema);
-        idx.tokenizers()
-            .register(index::ANALYZER, index::analyzer());
-        let mut w: tantivy::IndexWriter = idx.writer(15_000_000).unwrap();
-        for round in 0..2u64 {
-            for i in 0..200u64 {
-                let mut d = TantivyDocument::default();
-                d.add_text(f.id, format!("p{round}-{i}"));
-                d.add_text(f.title, if i % 3 == 0 { "oak board" } else { "mug" });
-                d.add_text(f.cat_path, "root");
-                d.add_text(f.cat_path, format!("c{}", i % 4));
-                if i % 5 != 0 {
-                    d.add_text(f.brand, format!("Brand {}", i % 6));
-                }
-                d.add_text(f.vendor, format!("v{}", (i + round) % 3));
-                for k in 0..(i % 3) {
-                    d.add_text(f.attr, format!("k{k}=v{}", i % (k + 2)));
-                }
-                if i % 11 != 0 {
-                    d.add_i64(f.price_min, (i * 137 % 9000) as i64);
-                }
-                d.add_u64(f.in_stock, i % 2);
-                d.add_u64(f.popularity, i % 9 * 7);
-                w.add_document(d).unwrap();
+        let fill = |f: &Fields, d: &mut TantivyDocument, round: u64, i: u64| {
+            d.add_text(f.title, if i % 3 == 0 { "oak board" } else { "mug" });
+            d.add_text(f.cat_path, "root");
+            d.add_text(f.cat_path, format!("c{}", i % 4));
+            if i % 5 != 0 {
+                d.add_text(f.brand, format!("Brand {}", i % 6));
             }
-            if round == 1 {
-                w.delete_term(Term::from_field_text(f.id, "p0-6"));
-                w.delete_term(Term::from_field_text(f.id, "p0-7"));
+            d.add_text(f.vendor, format!("v{}", (i + round) % 3));
+            for k in 0..(i % 3) {
+                d.add_text(f.attr, format!("k{k}=v{}", i % (k + 2)));
             }
-            w.commit().unwrap();
-        }
-        (idx, f)
+            if i % 11 != 0 {
+                d.add_i64(f.price_min, (i * 137 % 9000) as i64);
+            }
+            d.add_u64(f.in_stock, i % 2);
+            d.add_u64(f.popularity, i % 9 * 7);
+        };
+        index::two_segments(200, fill, &["p0-6", "p0-7"])
     }
 
     #[test]

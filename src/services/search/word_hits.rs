@@ -238,32 +238,17 @@ mod tests {
     ];
 
     fn index() -> (tantivy::Index, Fields) {
-        let (schema, f) = index::schema();
-        let idx = tantivy::Index::create_in_ram(schema);
-        idx.tokenizers()
-            .register(index::ANALYZER, index::analyzer());
-        let mut w: tantivy::IndexWriter = idx.writer(15_000_000).unwrap();
-        // Two commits: two segments, and some documents deleted in the first.
-        for round in 0..2u64 {
-            for i in 0..300u64 {
-                let pick = |k: u64| WORDS[((i * 7 + k * 5 + round * 3) % 12) as usize];
-                let mut d = tantivy::TantivyDocument::default();
-                d.add_text(f.id, format!("p{round}-{i}"));
-                d.add_text(f.title, format!("{} {} {}", pick(1), pick(2), pick(i % 3)));
-                d.add_text(f.brand_text, pick(4));
-                d.add_text(
-                    f.description,
-                    format!("{} {} {}", pick(5), pick(6), pick(i % 5)),
-                );
-                w.add_document(d).unwrap();
-            }
-            if round == 1 {
-                w.delete_term(Term::from_field_text(f.id, "p0-3"));
-                w.delete_term(Term::from_field_text(f.id, "p0-10"));
-            }
-            w.commit().unwrap();
-        }
-        (idx, f)
+        // Two segments, and some documents deleted in the first.
+        let fill = |f: &Fields, d: &mut tantivy::TantivyDocument, round: u64, i: u64| {
+            let pick = |k: u64| WORDS[((i * 7 + k * 5 + round * 3) % 12) as usize];
+            d.add_text(f.title, format!("{} {} {}", pick(1), pick(2), pick(i % 3)));
+            d.add_text(f.brand_text, pick(4));
+            d.add_text(
+                f.description,
+                format!("{} {} {}", pick(5), pick(6), pick(i % 5)),
+            );
+        };
+        index::two_segments(300, fill, &["p0-3", "p0-10"])
     }
 
     fn word(f: &Fields, terms: &[&str]) -> Box<dyn Query> {
