@@ -110,7 +110,6 @@ macro_rules! events {
 
         /// Each variant's payload as a struct of its own, so the envelope can decode a
         /// payload straight from the input once it knows the type.
-        #[allow(non_snake_case)]
         mod payload {
             use super::*;
             $(
