@@ -54,7 +54,11 @@ pub fn bucket(bounds: &[i64], price: i64) -> usize {
 
 /// Where a segment's values are read from.
 enum Source {
-    Arrays(Arc<SegmentDocs>),
+    Arrays {
+        docs: Arc<SegmentDocs>,
+        /// Whether `docs` holds the price buckets for these bounds.
+        buckets: bool,
+    },
     Columns {
         strs: Box<[Option<StrColumn>; 4]>,
         price: Option<Column<i64>>,
@@ -63,7 +67,8 @@ enum Source {
 
 pub struct SegmentFacets {
     source: Source,
-    /// Per wanted column: hits per term ordinal (dense; named once, at harvest).
+    /// Per wanted column: hits per set of values (arrays) or per term ordinal (columns),
+    /// dense; spread over values and named once, at harvest.
     counts: [Option<Vec<u32>>; 4],
     price: Option<Vec<u64>>,
     bounds: Vec<i64>,
@@ -97,8 +102,15 @@ impl Collector for FacetCollector {
         let arrays = self.docs.iter().find(|d| d.id == reader.segment_id());
         let (source, sizes) = match arrays {
             Some(d) => {
-                let sizes = [0, 1, 2, 3].map(|i| d.columns[i].names.len());
-                (Source::Arrays(d.clone()), sizes)
+                let sizes = [0, 1, 2, 3].map(|i| d.columns[i].sets());
+                let buckets = self.wanted.price && d.buckets(&self.bounds).is_some();
+                (
+                    Source::Arrays {
+                        docs: d.clone(),
+                        buckets,
+                    },
+                    sizes,
+                )
             }
             None => {
                 let schema = reader.schema();
@@ -174,15 +186,23 @@ impl SegmentCollector for SegmentFacets {
 
     fn collect(&mut self, doc: DocId, _: Score) {
         let price = match &self.source {
-            Source::Arrays(d) => {
-                for (i, counts) in self.counts.iter_mut().enumerate() {
-                    if let (Some(counts), Some(col)) = (counts, d.columns.get(i)) {
-                        for o in col.of(doc) {
-                            add(counts, u64::from(*o));
-                        }
+            Source::Arrays { docs, buckets } => {
+                // One record per document: its set in every column, read once.
+                let sets = docs.sets.get(doc as usize).copied().unwrap_or_default();
+                for (counts, set) in self.counts.iter_mut().zip(sets) {
+                    if let Some(slot) = counts.as_mut().and_then(|c| c.get_mut(set as usize)) {
+                        *slot += 1;
                     }
                 }
-                d.price_of(doc)
+                if let (true, Some(prices)) = (buckets, &mut self.price) {
+                    let k = docs.bucket_at(doc).unwrap_or(0);
+                    if let Some(slot) = (k as usize).checked_sub(1).and_then(|k| prices.get_mut(k))
+                    {
+                        *slot += 1;
+                    }
+                    return;
+                }
+                docs.price_of(doc)
             }
             Source::Columns { strs, price } => {
                 for (counts, col) in self.counts.iter_mut().zip(strs.iter()) {
@@ -204,26 +224,30 @@ impl SegmentCollector for SegmentFacets {
 
     fn harvest(self) -> Counts {
         let mut s = String::new();
-        let mut named = |i: usize, ord: usize| -> Option<String> {
-            match &self.source {
-                Source::Arrays(d) => d.columns.get(i)?.names.get(ord).map(|n| n.to_string()),
-                Source::Columns { strs, .. } => {
-                    s.clear();
-                    let col = strs.get(i)?.as_ref()?;
-                    col.ord_to_str(ord as u64, &mut s)
-                        .unwrap_or(false)
-                        .then(|| s.clone())
-                }
-            }
-        };
         let mut out: [HashMap<String, u64>; 4] = Default::default();
         for (i, counts) in self.counts.into_iter().enumerate() {
-            for (ord, n) in counts.unwrap_or_default().into_iter().enumerate() {
-                if n == 0 {
-                    continue;
+            let Some(counts) = counts else { continue };
+            match &self.source {
+                Source::Arrays { docs, .. } => {
+                    let Some(col) = docs.columns.get(i) else {
+                        continue;
+                    };
+                    for (ord, n) in col.spread(&counts).into_iter().enumerate() {
+                        if let (true, Some(name)) = (n > 0, col.names.get(ord)) {
+                            out[i].insert(name.to_string(), n);
+                        }
+                    }
                 }
-                if let Some(name) = named(i, ord) {
-                    out[i].insert(name, u64::from(n));
+                Source::Columns { strs, .. } => {
+                    let Some(col) = strs.get(i).and_then(Option::as_ref) else {
+                        continue;
+                    };
+                    for (ord, n) in counts.into_iter().enumerate() {
+                        s.clear();
+                        if n > 0 && col.ord_to_str(ord as u64, &mut s).unwrap_or(false) {
+                            out[i].insert(s.clone(), u64::from(n));
+                        }
+                    }
                 }
             }
         }

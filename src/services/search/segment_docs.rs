@@ -3,9 +3,18 @@
 //! term ordinals of the category path, brand, vendor and attributes with their names.
 //! Read once when a view of the index is built (segments never change), so a request
 //! neither opens fast-field columns nor decodes them per hit. It never decides what matches.
+//!
+//! Facet counting touches every hit, mostly scattered through the segment, so what it reads
+//! per document is packed into one 16-byte record ([`SegmentDocs::sets`]): per column, the
+//! id of the document's set of values (documents with the same values share one set; a
+//! category path is one set, a brand one per brand). A hit then costs one memory line and
+//! one increment per column; each set's count is spread over its values once, at harvest.
 
+use super::facets::bucket;
 use super::index::{self, Fields};
 use crate::error::Result;
+use std::collections::HashMap;
+use std::sync::OnceLock;
 use tantivy::index::SegmentId;
 use tantivy::{DocId, SegmentReader};
 
@@ -15,8 +24,9 @@ pub const BRAND: usize = 1;
 pub const VENDOR: usize = 2;
 pub const ATTRIBUTE: usize = 3;
 
-/// A multi-valued string column: per document the ordinals of its values.
-#[derive(Debug, Default)]
+/// A multi-valued string column: the distinct sets of values documents hold (set 0 is the
+/// empty one), each as its term ordinals.
+#[derive(Debug)]
 pub struct Ords {
     starts: Vec<u32>,
     ords: Vec<u32>,
@@ -24,15 +34,47 @@ pub struct Ords {
     pub names: Vec<Box<str>>,
 }
 
+impl Default for Ords {
+    fn default() -> Self {
+        Ords {
+            starts: vec![0, 0],
+            ords: Vec::new(),
+            names: Vec::new(),
+        }
+    }
+}
+
 impl Ords {
-    pub fn of(&self, doc: DocId) -> &[u32] {
-        let d = doc as usize;
-        let (Some(a), Some(b)) = (self.starts.get(d), self.starts.get(d + 1)) else {
+    /// How many distinct sets (the empty one included).
+    pub fn sets(&self) -> usize {
+        self.starts.len().saturating_sub(1)
+    }
+
+    /// The term ordinals of set `set`.
+    pub fn of_set(&self, set: u32) -> &[u32] {
+        let s = set as usize;
+        let (Some(a), Some(b)) = (self.starts.get(s), self.starts.get(s + 1)) else {
             return &[];
         };
         self.ords
             .get(*a as usize..(*b).max(*a) as usize)
             .unwrap_or_default()
+    }
+
+    /// Adds `per_set[s]` to every value of set `s`: hits per term ordinal.
+    pub fn spread(&self, per_set: &[u32]) -> Vec<u64> {
+        let mut out = vec![0u64; self.names.len()];
+        for (set, n) in per_set.iter().enumerate() {
+            if *n == 0 {
+                continue;
+            }
+            for o in self.of_set(set as u32) {
+                if let Some(slot) = out.get_mut(*o as usize) {
+                    *slot += u64::from(*n);
+                }
+            }
+        }
+        out
     }
 }
 
@@ -42,8 +84,13 @@ pub struct SegmentDocs {
     /// The relevance boost of in-stock and popular products (see [`boost`]).
     pub boost: Vec<f32>,
     pub price: Vec<Option<i64>>,
+    /// Per document, its set in each of [`Self::columns`].
+    pub sets: Vec<[u32; 4]>,
     /// Category path, brand, vendor, attributes (`key=value`).
     pub columns: [Ords; 4],
+    /// Per document its price bucket + 1 (0: no price) for the bounds it was worked out
+    /// for (the configured ones, fixed while the process runs): worked out at first use.
+    buckets: OnceLock<(Vec<i64>, Vec<u8>)>,
 }
 
 /// The boost relevance applies: in stock ×1.15, popularity gently (log).
@@ -61,26 +108,60 @@ impl SegmentDocs {
     pub fn price_of(&self, doc: DocId) -> Option<i64> {
         self.price.get(doc as usize).copied().flatten()
     }
+
+    /// Per document its bucket under `bounds` plus one (0: no price); `None` when `bounds`
+    /// are not the ones first asked for, or too many to fit a byte (then read
+    /// [`Self::price_of`]).
+    pub fn buckets(&self, bounds: &[i64]) -> Option<&[u8]> {
+        let (b, v) = self.buckets.get_or_init(|| {
+            if bounds.len() >= usize::from(u8::MAX) {
+                return (bounds.to_vec(), Vec::new());
+            }
+            let v = self
+                .price
+                .iter()
+                .map(|p| p.map_or(0, |p| bucket(bounds, p) as u8 + 1))
+                .collect();
+            (bounds.to_vec(), v)
+        });
+        (b.as_slice() == bounds && v.len() == self.price.len()).then_some(v.as_slice())
+    }
+
+    /// `doc`'s entry in the buckets [`Self::buckets`] worked out (it must have answered
+    /// them for the bounds in use).
+    pub fn bucket_at(&self, doc: DocId) -> Option<u8> {
+        self.buckets.get()?.1.get(doc as usize).copied()
+    }
 }
 
-fn ords(seg: &SegmentReader, name: &str) -> Result<Ords> {
+/// A column's sets, and each document's set in it.
+fn ords(seg: &SegmentReader, name: &str) -> Result<(Ords, Vec<u32>)> {
+    let n = seg.max_doc() as usize;
     let Some(col) = seg.fast_fields().str(name).map_err(index::ts)? else {
-        return Ok(Ords {
-            starts: vec![0; seg.max_doc() as usize + 1],
-            ..Ords::default()
-        });
+        return Ok((Ords::default(), vec![0; n]));
     };
-    let mut out = Ords {
-        starts: Vec::with_capacity(seg.max_doc() as usize + 1),
-        ..Ords::default()
-    };
-    out.starts.push(0);
+    let mut out = Ords::default();
+    let mut known: HashMap<Vec<u32>, u32> = HashMap::new();
+    known.insert(Vec::new(), 0);
+    let mut of_doc = Vec::with_capacity(n);
+    let mut values = Vec::new();
     for doc in 0..seg.max_doc() {
-        out.ords.extend(
+        values.clear();
+        values.extend(
             col.term_ords(doc)
                 .map(|o| u32::try_from(o).unwrap_or(u32::MAX)),
         );
-        out.starts.push(out.ords.len() as u32);
+        let set = match known.get(&values) {
+            Some(s) => *s,
+            None => {
+                let s = out.sets() as u32;
+                out.ords.extend_from_slice(&values);
+                out.starts.push(out.ords.len() as u32);
+                known.insert(values.clone(), s);
+                s
+            }
+        };
+        of_doc.push(set);
     }
     let mut s = String::new();
     for ord in 0..col.num_terms() as u64 {
@@ -89,7 +170,7 @@ fn ords(seg: &SegmentReader, name: &str) -> Result<Ords> {
             .map_err(|e| crate::error::Error::Storage(format!("search index: {e}")))?;
         out.names.push(Box::from(s.as_str()));
     }
-    Ok(out)
+    Ok((out, of_doc))
 }
 
 /// One segment's arrays, read from its fast fields.
@@ -101,6 +182,16 @@ pub(crate) fn read_segment(seg: &SegmentReader, f: &Fields) -> Result<SegmentDoc
     let pop = ff.u64(&name(f.popularity)).ok();
     let price = ff.i64(&name(f.price_min)).ok();
     let n = seg.max_doc();
+    let (cat, cat_sets) = ords(seg, &name(f.cat_path))?;
+    let (brand, brand_sets) = ords(seg, &name(f.brand))?;
+    let (vendor, vendor_sets) = ords(seg, &name(f.vendor))?;
+    let (attr, attr_sets) = ords(seg, &name(f.attr))?;
+    let sets = (0..n as usize)
+        .map(|d| {
+            [&cat_sets, &brand_sets, &vendor_sets, &attr_sets]
+                .map(|v| v.get(d).copied().unwrap_or(0))
+        })
+        .collect();
     Ok(SegmentDocs {
         id: seg.segment_id(),
         boost: (0..n)
@@ -113,12 +204,9 @@ pub(crate) fn read_segment(seg: &SegmentReader, f: &Fields) -> Result<SegmentDoc
         price: (0..n)
             .map(|d| price.as_ref().and_then(|c| c.first(d)))
             .collect(),
-        columns: [
-            ords(seg, &name(f.cat_path))?,
-            ords(seg, &name(f.brand))?,
-            ords(seg, &name(f.vendor))?,
-            ords(seg, &name(f.attr))?,
-        ],
+        sets,
+        columns: [cat, brand, vendor, attr],
+        buckets: OnceLock::new(),
     })
 }
 
@@ -199,6 +287,24 @@ mod tests {
                 assert_eq!(from_arrays.category.is_empty(), !wanted.category);
             }
         }
+        // Other bounds than the ones first worked out: read per hit from the prices.
+        let other = FacetCollector {
+            wanted: some,
+            fields: f,
+            bounds: vec![3000],
+            docs: docs.clone(),
+        };
+        let columns = FacetCollector {
+            wanted: some,
+            fields: f,
+            bounds: vec![3000],
+            docs: Vec::new(),
+        };
+        assert!(docs[0].buckets(&[3000]).is_none());
+        assert_eq!(
+            searcher.search(&AllQuery, &other).unwrap(),
+            searcher.search(&AllQuery, &columns).unwrap()
+        );
         // The boost is the one computed from the columns, bit for bit.
         for (r, d) in searcher.segment_readers().iter().zip(&docs) {
             let stock = r.fast_fields().u64("in_stock").unwrap();
@@ -209,6 +315,45 @@ mod tests {
                 let old = (1.0 + 0.15 * s) * (1.0 + 0.05 * p.ln_1p());
                 assert_eq!(d.boost_of(doc).unwrap().to_bits(), old.to_bits());
             }
+        }
+    }
+
+    #[test]
+    fn documents_with_the_same_values_share_a_set() {
+        let (idx, f) = index();
+        let searcher = idx.reader().unwrap().searcher();
+        for r in searcher.segment_readers() {
+            let d = read_segment(r, &f).unwrap();
+            let brand = r.fast_fields().str("brand").unwrap().unwrap();
+            let cats = r.fast_fields().str("cat_path").unwrap().unwrap();
+            for (col, c) in [(BRAND, &brand), (CATEGORY, &cats)] {
+                let ords = &d.columns[col];
+                // Brands: 6 plus the empty set; category paths: 4 and the empty one.
+                assert_eq!(ords.sets(), if col == BRAND { 7 } else { 5 });
+                let mut per_set = vec![0u32; ords.sets()];
+                let mut per_ord = vec![0u64; ords.names.len()];
+                for doc in 0..r.max_doc() {
+                    let set = d.sets[doc as usize][col];
+                    let want: Vec<u32> = c.term_ords(doc).map(|o| o as u32).collect();
+                    assert_eq!(ords.of_set(set), want.as_slice());
+                    per_set[set as usize] += 1;
+                    for o in want {
+                        per_ord[o as usize] += 1;
+                    }
+                }
+                assert_eq!(ords.spread(&per_set), per_ord);
+            }
+            // Buckets: price bucket + 1, 0 without a price.
+            let b = d.buckets(&[1000, 2500]).unwrap();
+            for doc in 0..r.max_doc() {
+                let want = d.price_of(doc).map_or(0, |p| bucket(&[1000, 2500], p) + 1);
+                assert_eq!(usize::from(b[doc as usize]), want);
+                assert_eq!(d.bucket_at(doc), Some(b[doc as usize]));
+            }
+            assert!(
+                d.buckets(&[1000]).is_none(),
+                "worked out for one set of bounds"
+            );
         }
     }
 }
