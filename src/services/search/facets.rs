@@ -202,6 +202,9 @@ impl SegmentCollector for SegmentFacets {
                     }
                     return;
                 }
+                if self.price.is_none() {
+                    return;
+                }
                 docs.price_of(doc)
             }
             Source::Columns { strs, price } => {

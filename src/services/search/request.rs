@@ -8,7 +8,7 @@ use super::query::{self, Expansion};
 use super::segment_docs;
 use super::view::View;
 use super::vocab;
-use super::word_hits::{WordHits, WordQuery};
+use super::word_hits::{self, WordHits, WordQuery};
 use super::{Computed, FACETS, Hit, SearchAnswer, SearchState, Understood, UnderstoodWord};
 use crate::error::{Error, Result};
 use redb::ReadTransaction;
@@ -279,6 +279,7 @@ pub(crate) fn run(
         ..Understood::default()
     };
     let last = parsed.words.len().saturating_sub(1);
+    let mut snippet_terms = BTreeMap::new();
     for (i, w) in parsed.words.iter().enumerate() {
         let prefix = parsed.last_is_prefix && i == last;
         let exp = view.expansions.get_or(w, prefix, || {
@@ -292,21 +293,24 @@ pub(crate) fn run(
             input: w.clone(),
             matches: exp.iter().take(5).map(|(e, _)| e.term.clone()).collect(),
         });
-        let query = if exp.is_empty() {
-            // Nothing in the index resembles it: the word still has to match, so nothing does.
-            let exact = Expansion {
-                term: w.clone(),
-                weight: 1.0,
+        // Its matches, scores and snippet terms depend only on the view: worked out once
+        // (its query, of up to 40 expansions × 5 fields, is built only then).
+        let hits = view.word_hits.get_or(w, prefix, || {
+            let query = if exp.is_empty() {
+                // Nothing in the index resembles it: the word still has to match, so
+                // nothing does.
+                let exact = Expansion {
+                    term: w.clone(),
+                    weight: 1.0,
+                };
+                query::word_query_in(&f, &[(exact, u8::MAX)])
+            } else {
+                query::word_query_in(&f, &exp)
             };
-            query::word_query_in(&f, &[(exact, u8::MAX)])
-        } else {
-            query::word_query_in(&f, &exp)
-        };
-        // Its matches and their scores depend only on the view: worked out once.
-        let hits = view
-            .word_hits
-            .get_or(w, prefix, || WordHits::compute(searcher, query.as_ref()))?;
-        clauses.push((Occur::Must, Box::new(WordQuery { hits, terms: query })));
+            WordHits::compute(searcher, query, f.description)
+        })?;
+        snippet_terms.extend(hits.snippet_terms.iter().map(|(t, s)| (t.clone(), *s)));
+        clauses.push((Occur::Must, Box::new(WordQuery { hits })));
     }
     for p in &parsed.phrases {
         clauses.push((Occur::Must, query::phrase_query(&f, p)));
@@ -364,6 +368,14 @@ pub(crate) fn run(
     }
     for (_, qs) in by_key {
         clauses.push(filter(any_of(qs)));
+    }
+    // The words' snippet terms were kept with their matches; the other clauses add theirs:
+    // the generator tantivy would build from the whole query, without re-reading every
+    // expansion's document frequency.
+    for (_, q) in &clauses {
+        if q.downcast_ref::<WordQuery>().is_none() {
+            word_hits::snippet_terms(searcher, q.as_ref(), f.description, &mut snippet_terms)?;
+        }
     }
     let query = BooleanQuery::new(clauses);
 
@@ -457,10 +469,10 @@ pub(crate) fn run(
         )?,
     };
 
-    let snippets = SnippetGenerator::create(searcher, &query, f.description).map(|mut g| {
-        g.set_max_num_chars(160);
-        g
-    });
+    let snippets = searcher
+        .index()
+        .tokenizer_for_field(f.description)
+        .map(|t| SnippetGenerator::new(snippet_terms, t, f.description, 160));
     let mut items = Vec::with_capacity(docs.len());
     for (score, addr) in docs {
         let doc: TantivyDocument = searcher.doc(addr).map_err(index::ts)?;

@@ -11,10 +11,11 @@
 
 use super::index;
 use crate::error::Result;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use tantivy::index::SegmentId;
 use tantivy::query::{EnableScoring, Explanation, Query, Scorer, Weight};
+use tantivy::schema::Field;
 use tantivy::{DocId, DocSet, Score, Searcher, SegmentReader, TERMINATED, Term};
 
 /// Bytes of lists one view keeps at most (a word matching 10,000 documents takes 80 kB).
@@ -31,16 +32,56 @@ struct SegmentHits {
     size_hint: u32,
 }
 
-/// A word's matches in every segment of a view.
+/// A word's matches in every segment of a view, with its query (for what asks a query for
+/// its terms) and the snippet terms that query gives.
 #[derive(Debug, Default)]
 pub struct WordHits {
     segments: Vec<SegmentHits>,
+    terms: Option<Box<dyn Query>>,
+    /// The word's terms in the snippet field, as tantivy's snippet generator weighs them.
+    pub snippet_terms: BTreeMap<String, Score>,
+}
+
+/// Adds `query`'s terms in `field` to `into`, each weighed as tantivy's
+/// `SnippetGenerator::create` does (1 / (1 + document frequency); absent terms left out),
+/// so generators built from merged maps highlight exactly as one built from the query.
+pub fn snippet_terms(
+    searcher: &Searcher,
+    query: &dyn Query,
+    field: Field,
+    into: &mut BTreeMap<String, Score>,
+) -> Result<()> {
+    let mut terms: BTreeSet<&Term> = BTreeSet::new();
+    query.query_terms(&mut |term, _| {
+        if term.field() == field {
+            terms.insert(term);
+        }
+    });
+    for term in terms {
+        let value = term.value();
+        let Some(text) = value.as_str() else {
+            continue;
+        };
+        if into.contains_key(text) {
+            continue;
+        }
+        let doc_freq = searcher.doc_freq(term).map_err(index::ts)?;
+        if doc_freq > 0 {
+            into.insert(text.to_string(), 1.0 / (1.0 + doc_freq as Score));
+        }
+    }
+    Ok(())
 }
 
 impl WordHits {
     /// Runs `query` (one word's) on every segment of `searcher`, keeping each match and
-    /// its score (deleted documents too: collectors skip them as they would).
-    pub fn compute(searcher: &Searcher, query: &dyn Query) -> Result<WordHits> {
+    /// its score (deleted documents too: collectors skip them as they would), and its
+    /// terms in `snippet_field`.
+    pub fn compute(
+        searcher: &Searcher,
+        query: Box<dyn Query>,
+        snippet_field: Field,
+    ) -> Result<WordHits> {
         let weight = query
             .weight(EnableScoring::enabled_from_searcher(searcher))
             .map_err(index::ts)?;
@@ -60,7 +101,13 @@ impl WordHits {
             }
             segments.push(s);
         }
-        Ok(WordHits { segments })
+        let mut terms = BTreeMap::new();
+        snippet_terms(searcher, query.as_ref(), snippet_field, &mut terms)?;
+        Ok(WordHits {
+            segments,
+            terms: Some(query),
+            snippet_terms: terms,
+        })
     }
 
     fn bytes(&self) -> usize {
@@ -112,21 +159,11 @@ impl HitsMemo {
     }
 }
 
-/// A word's query answered from its worked-out matches. `terms` is the word's own query,
-/// kept for what asks a query for its terms (snippets highlight them).
-#[derive(Debug)]
+/// A word's query answered from its worked-out matches; its terms are those of the word's
+/// own query, kept with the matches (built once, not per request).
+#[derive(Debug, Clone)]
 pub struct WordQuery {
     pub hits: Arc<WordHits>,
-    pub terms: Box<dyn Query>,
-}
-
-impl Clone for WordQuery {
-    fn clone(&self) -> Self {
-        WordQuery {
-            hits: self.hits.clone(),
-            terms: self.terms.box_clone(),
-        }
-    }
 }
 
 impl Query for WordQuery {
@@ -135,7 +172,9 @@ impl Query for WordQuery {
     }
 
     fn query_terms<'a>(&'a self, visitor: &mut dyn FnMut(&'a Term, bool)) {
-        self.terms.query_terms(visitor)
+        if let Some(q) = &self.hits.terms {
+            q.query_terms(visitor)
+        }
     }
 }
 
@@ -231,6 +270,7 @@ mod tests {
     use crate::services::search::query::{self, Expansion};
     use tantivy::collector::{Count, TopDocs};
     use tantivy::query::{BooleanQuery, Occur};
+    use tantivy::snippet::SnippetGenerator;
 
     const WORDS: [&str; 12] = [
         "oak", "board", "boards", "boat", "teapot", "teapots", "cast", "iron", "irons", "pan",
@@ -280,30 +320,45 @@ mod tests {
             &[&["mug", "missing"], &["board", "boat", "boards"]],
             &[&["nothing"]],
         ];
+        let mut highlighted = 0;
         for (n, words) in queries.iter().enumerate() {
             let plain: Vec<(Occur, Box<dyn Query>)> =
                 words.iter().map(|w| (Occur::Must, word(&f, w))).collect();
             let cached: Vec<(Occur, Box<dyn Query>)> = words
                 .iter()
                 .map(|w| {
-                    let terms = word(&f, w);
                     let key = w.join(" ");
                     let hits = memo
-                        .get_or(&key, false, || WordHits::compute(&searcher, terms.as_ref()))
+                        .get_or(&key, false, || {
+                            WordHits::compute(&searcher, word(&f, w), f.description)
+                        })
                         .unwrap();
-                    let q: Box<dyn Query> = Box::new(WordQuery { hits, terms });
+                    let q: Box<dyn Query> = Box::new(WordQuery { hits });
                     (Occur::Must, q)
                 })
                 .collect();
             let top = (TopDocs::with_limit(1000), Count);
-            let a = searcher.search(&BooleanQuery::new(plain), &top).unwrap();
-            let b = searcher.search(&BooleanQuery::new(cached), &top).unwrap();
+            let (plain, cached) = (BooleanQuery::new(plain), BooleanQuery::new(cached));
+            let a = searcher.search(&plain, &top).unwrap();
+            let b = searcher.search(&cached, &top).unwrap();
+            // Snippets from the words' kept terms highlight as tantivy's own generator.
+            let own = SnippetGenerator::create(&searcher, &plain, f.description).unwrap();
+            let mut terms = BTreeMap::new();
+            snippet_terms(&searcher, &cached, f.description, &mut terms).unwrap();
+            let kept = SnippetGenerator::new(terms, index::analyzer(), f.description, 150);
+            for (_, addr) in a.0.iter().take(50) {
+                let doc: tantivy::TantivyDocument = searcher.doc(*addr).unwrap();
+                let html = own.snippet_from_doc(&doc).to_html();
+                assert_eq!(kept.snippet_from_doc(&doc).to_html(), html);
+                highlighted += usize::from(html.contains("<b>"));
+            }
             assert_eq!(a.1, b.1, "query {n}: same count");
             assert_eq!(a.0, b.0, "query {n}: same hits, scores and order");
             if n < 4 {
                 assert!(a.1 > 0, "query {n} matches something");
             }
         }
+        assert!(highlighted > 100, "snippets highlight words: {highlighted}");
         // A word asked again is not worked out again.
         let again = memo.get_or("oak", false, || panic!("worked out twice"));
         assert!(again.is_ok());
@@ -319,6 +374,7 @@ mod tests {
                 docs: docs.clone(),
                 size_hint: 9,
             }],
+            ..WordHits::default()
         });
         for start in [0usize, 1, 17, 250, 499] {
             for target in [0u32, 5, 6, 100, 777, 1500, 1502, 5000] {
