@@ -188,7 +188,7 @@ impl SegmentCollector for SegmentFacets {
         let price = match &self.source {
             Source::Arrays { docs, buckets } => {
                 // One record per document: its set in every column, read once.
-                let sets = docs.sets.get(doc as usize).copied().unwrap_or_default();
+                let sets = docs.sets.of(doc);
                 for (counts, set) in self.counts.iter_mut().zip(sets) {
                     if let Some(slot) = counts.as_mut().and_then(|c| c.get_mut(set as usize)) {
                         *slot += 1;

@@ -78,6 +78,43 @@ impl Ords {
     }
 }
 
+/// Per document its set in each column: 8 bytes a document when every column has at most
+/// 65,536 sets (the usual case), else 16; the smaller the array, the more of it stays in
+/// the processor's cache while hits are counted.
+#[derive(Debug)]
+pub enum Sets {
+    Narrow(Vec<[u16; 4]>),
+    Wide(Vec<[u32; 4]>),
+}
+
+impl Sets {
+    /// `doc`'s sets (all 0, the empty sets, for a document out of range).
+    #[inline]
+    pub fn of(&self, doc: DocId) -> [u32; 4] {
+        let d = doc as usize;
+        match self {
+            Sets::Narrow(v) => v.get(d).map_or([0; 4], |r| r.map(u32::from)),
+            Sets::Wide(v) => v.get(d).copied().unwrap_or_default(),
+        }
+    }
+
+    fn new(columns: [&[u32]; 4], docs: usize) -> Sets {
+        let at = |d: usize| columns.map(|c| c.get(d).copied().unwrap_or(0));
+        let narrow = columns
+            .iter()
+            .all(|c| c.iter().all(|s| u16::try_from(*s).is_ok()));
+        if narrow {
+            Sets::Narrow(
+                (0..docs)
+                    .map(|d| at(d).map(|s| u16::try_from(s).unwrap_or(0)))
+                    .collect(),
+            )
+        } else {
+            Sets::Wide((0..docs).map(at).collect())
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct SegmentDocs {
     pub id: SegmentId,
@@ -85,7 +122,7 @@ pub struct SegmentDocs {
     pub boost: Vec<f32>,
     pub price: Vec<Option<i64>>,
     /// Per document, its set in each of [`Self::columns`].
-    pub sets: Vec<[u32; 4]>,
+    pub sets: Sets,
     /// Category path, brand, vendor, attributes (`key=value`).
     pub columns: [Ords; 4],
     /// Per document its price bucket + 1 (0: no price) for the bounds it was worked out
@@ -186,12 +223,10 @@ pub(crate) fn read_segment(seg: &SegmentReader, f: &Fields) -> Result<SegmentDoc
     let (brand, brand_sets) = ords(seg, &name(f.brand))?;
     let (vendor, vendor_sets) = ords(seg, &name(f.vendor))?;
     let (attr, attr_sets) = ords(seg, &name(f.attr))?;
-    let sets = (0..n as usize)
-        .map(|d| {
-            [&cat_sets, &brand_sets, &vendor_sets, &attr_sets]
-                .map(|v| v.get(d).copied().unwrap_or(0))
-        })
-        .collect();
+    let sets = Sets::new(
+        [&cat_sets, &brand_sets, &vendor_sets, &attr_sets],
+        n as usize,
+    );
     Ok(SegmentDocs {
         id: seg.segment_id(),
         boost: (0..n)
@@ -333,7 +368,7 @@ mod tests {
                 let mut per_set = vec![0u32; ords.sets()];
                 let mut per_ord = vec![0u64; ords.names.len()];
                 for doc in 0..r.max_doc() {
-                    let set = d.sets[doc as usize][col];
+                    let set = d.sets.of(doc)[col];
                     let want: Vec<u32> = c.term_ords(doc).map(|o| o as u32).collect();
                     assert_eq!(ords.of_set(set), want.as_slice());
                     per_set[set as usize] += 1;
@@ -355,5 +390,19 @@ mod tests {
                 "worked out for one set of bounds"
             );
         }
+    }
+
+    #[test]
+    fn sets_are_narrow_while_they_fit_two_bytes() {
+        let small = [0u32, 3, 65_535];
+        let s = Sets::new([&small, &small, &[], &small[..1]], 3);
+        assert!(matches!(s, Sets::Narrow(_)));
+        assert_eq!(s.of(2), [65_535, 65_535, 0, 0]);
+        assert_eq!(s.of(3), [0; 4], "out of range: the empty sets");
+        let big = [1u32, 65_536];
+        let s = Sets::new([&small, &big, &small, &small], 3);
+        assert!(matches!(s, Sets::Wide(_)));
+        assert_eq!(s.of(1), [3, 65_536, 3, 3]);
+        assert_eq!(s.of(2), [65_535, 0, 65_535, 65_535]);
     }
 }
