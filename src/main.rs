@@ -209,12 +209,12 @@ fn init_tracing(config: &Config) -> souk::logging::Guard {
     let filter = tracing_subscriber::EnvFilter::try_new(&config.telemetry.level)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let (sink, guard) = souk::logging::buffered(Box::new(std::io::stderr()));
+    let json = config.telemetry.format == "json";
+    souk::logging::access::install(&sink, json);
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(sink)
-        .event_format(souk::logging::LineFormat {
-            json: config.telemetry.format == "json",
-        })
+        .event_format(souk::logging::LineFormat { json })
         .init();
     guard
 }

@@ -56,6 +56,8 @@ pub async fn observe(State(o): State<Observe>, mut req: Request, next: Next) -> 
     let mut res = problem_for_plain_errors(res, &id);
 
     let h = res.headers_mut();
+    // The five below (six with HSTS), in one growth of the map rather than several.
+    h.reserve(6);
     h.insert(request_id::HEADER, id.header_value());
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
@@ -83,16 +85,13 @@ pub async fn observe(State(o): State<Observe>, mut req: Request, next: Next) -> 
     let elapsed = started.elapsed();
     drop(guard);
     metrics::request_finished(method.as_str(), &route, status, elapsed.as_secs_f64());
-    tracing::event!(
-        target: "souk::access",
-        tracing::Level::INFO,
-        http.method = %method,
-        http.route = %route,
-        http.status = status,
-        latency_ms = elapsed.as_secs_f64() * 1000.0,
-        request.id = %id,
-        "request"
-    );
+    crate::logging::access::log(&crate::logging::access::Request {
+        method: method.as_str(),
+        route: &route,
+        status,
+        elapsed,
+        id: id.as_str(),
+    });
     res
 }
 

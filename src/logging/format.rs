@@ -76,20 +76,32 @@ impl LineFormat {
     }
 }
 
-/// Now, in UTC, as RFC 3339 with microseconds.
-fn timestamp(w: &mut impl Write) -> fmt::Result {
+/// Now, in UTC, as RFC 3339 with microseconds. The date and time up to the second are
+/// formatted once per second and thread; a busy server logs many lines per second.
+pub(super) fn timestamp(w: &mut impl Write) -> fmt::Result {
+    thread_local! {
+        static SECOND: std::cell::RefCell<(i64, String)> =
+            const { std::cell::RefCell::new((i64::MIN, String::new())) };
+    }
     let t = time::OffsetDateTime::now_utc();
-    write!(
-        w,
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second(),
-        t.microsecond()
-    )
+    SECOND.with_borrow_mut(|(second, text)| {
+        if *second != t.unix_timestamp() {
+            *second = t.unix_timestamp();
+            text.clear();
+            write!(
+                text,
+                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+                t.year(),
+                u8::from(t.month()),
+                t.day(),
+                t.hour(),
+                t.minute(),
+                t.second()
+            )?;
+        }
+        w.write_str(text)
+    })?;
+    write!(w, ".{:06}Z", t.microsecond())
 }
 
 /// `s` as a JSON string, quotes included.
@@ -100,7 +112,7 @@ fn json_str(w: &mut impl Write, s: &str) -> fmt::Result {
 }
 
 /// A writer that escapes what goes through it for the inside of a JSON string.
-struct Escaped<'a, W: Write>(&'a mut W);
+pub(super) struct Escaped<'a, W: Write>(pub(super) &'a mut W);
 
 impl<W: Write> Write for Escaped<'_, W> {
     fn write_str(&mut self, s: &str) -> fmt::Result {

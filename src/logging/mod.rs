@@ -4,6 +4,7 @@
 //! Warnings and errors are written at once, after what is buffered, so the order holds;
 //! if the process is killed, at most the last 50 ms of info lines are lost.
 
+pub mod access;
 mod format;
 
 pub use format::LineFormat;
