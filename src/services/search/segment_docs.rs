@@ -5,10 +5,10 @@
 //! neither opens fast-field columns nor decodes them per hit. It never decides what matches.
 //!
 //! Facet counting touches every hit, mostly scattered through the segment, so what it reads
-//! per document is packed into one 16-byte record ([`SegmentDocs::sets`]): per column, the
-//! id of the document's set of values (documents with the same values share one set; a
-//! category path is one set, a brand one per brand). A hit then costs one memory line and
-//! one increment per column; each set's count is spread over its values once, at harvest.
+//! per document is packed into one record of 8 or 16 bytes ([`SegmentDocs::sets`]): per
+//! column, the id of the document's set of values (documents with the same values share one
+//! set; a category path is one set, a brand one per brand). A hit then costs one memory line
+//! and one increment per column; each set's count is spread over its values once, at harvest.
 
 use super::facets::bucket;
 use super::index::{self, Fields};
