@@ -135,22 +135,23 @@ pub(crate) fn request_finished(method: &str, route: &str, status: u16, seconds: 
     HANDLES.with_borrow_mut(|(key, handles)| {
         key.clear();
         let _ = write!(key, "{method} {status} {route}");
-        if !handles.contains_key(key.as_str()) {
-            init();
-            let counter = metrics::counter!(
-                REQUESTS,
-                "method" => method.to_owned(),
-                "route" => route.to_owned(),
-                "status" => status.to_string()
-            );
-            let histogram = metrics::histogram!(
-                DURATION, "method" => method.to_owned(), "route" => route.to_owned()
-            );
-            handles.insert(key.clone(), (counter, histogram));
-        }
         if let Some((counter, histogram)) = handles.get(key.as_str()) {
             counter.increment(1);
             histogram.record(seconds);
+            return;
         }
+        init();
+        let counter = metrics::counter!(
+            REQUESTS,
+            "method" => method.to_owned(),
+            "route" => route.to_owned(),
+            "status" => status.to_string()
+        );
+        let histogram = metrics::histogram!(
+            DURATION, "method" => method.to_owned(), "route" => route.to_owned()
+        );
+        counter.increment(1);
+        histogram.record(seconds);
+        handles.insert(key.clone(), (counter, histogram));
     });
 }

@@ -4,7 +4,7 @@
 //! other event's would under [`super::LineFormat`] (same keys, order and text form), and
 //! `telemetry.level` still decides: a filter such as `info,souk::access=off` silences it.
 
-use super::format::{Escaped, timestamp};
+use super::format::{json_str, timestamp};
 use super::{Line, Shared, Sink};
 use std::fmt::{self, Write as _};
 use std::io::Write as _;
@@ -73,17 +73,17 @@ fn format(w: &mut String, r: &Request<'_>, json: bool) -> fmt::Result {
     if json {
         w.push_str("{\"timestamp\":\"");
         timestamp(w)?;
-        w.push_str("\",\"level\":\"INFO\",\"target\":\"");
-        w.push_str(TARGET);
-        w.push_str("\",\"message\":\"request\",\"http.method\":\"");
-        Escaped(w).write_str(r.method)?;
-        w.push_str("\",\"http.route\":\"");
-        Escaped(w).write_str(r.route)?;
-        write!(w, "\",\"http.status\":{},\"latency_ms\":", r.status)?;
+        w.push_str("\",\"level\":\"INFO\",\"target\":");
+        json_str(w, TARGET)?;
+        w.push_str(",\"message\":\"request\",\"http.method\":");
+        json_str(w, r.method)?;
+        w.push_str(",\"http.route\":");
+        json_str(w, r.route)?;
+        write!(w, ",\"http.status\":{},\"latency_ms\":", r.status)?;
         millis(w, r.elapsed)?;
-        w.push_str(",\"request.id\":\"");
-        Escaped(w).write_str(r.id)?;
-        w.push_str("\"}\n");
+        w.push_str(",\"request.id\":");
+        json_str(w, r.id)?;
+        w.push_str("}\n");
     } else {
         timestamp(w)?;
         write!(

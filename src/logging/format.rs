@@ -105,14 +105,14 @@ pub(super) fn timestamp(w: &mut impl Write) -> fmt::Result {
 }
 
 /// `s` as a JSON string, quotes included.
-fn json_str(w: &mut impl Write, s: &str) -> fmt::Result {
+pub(super) fn json_str(w: &mut impl Write, s: &str) -> fmt::Result {
     w.write_char('"')?;
     Escaped(w).write_str(s)?;
     w.write_char('"')
 }
 
 /// A writer that escapes what goes through it for the inside of a JSON string.
-pub(super) struct Escaped<'a, W: Write>(pub(super) &'a mut W);
+struct Escaped<'a, W: Write>(&'a mut W);
 
 impl<W: Write> Write for Escaped<'_, W> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
