@@ -12,6 +12,7 @@ pub mod insights;
 pub mod query;
 pub mod request;
 pub mod segment_docs;
+pub mod shown;
 pub mod suggest;
 pub mod suggest_index;
 pub mod suggest_queries;
@@ -361,7 +362,7 @@ pub fn reindex(config: &Config) -> Result<ReindexReport> {
 #[derive(Debug, Clone, Serialize)]
 pub struct Hit {
     #[serde(flatten)]
-    pub view: HitView,
+    pub view: Arc<HitView>,
     /// The description around the matched words, HTML-escaped, matches in `<b>`.
     pub snippet: String,
     pub score: f32,

@@ -3,7 +3,7 @@
 //! It never writes anything and never decides visibility (the index holds only what sells).
 
 use super::facets::{FacetCollector, Wanted};
-use super::index::{self, HitView};
+use super::index;
 use super::query::{self, Expansion};
 use super::segment_docs;
 use super::view::View;
@@ -20,7 +20,7 @@ use tantivy::query::{
 };
 use tantivy::schema::IndexRecordOption;
 use tantivy::snippet::SnippetGenerator;
-use tantivy::{DocAddress, DocId, Score, Searcher, SegmentReader, TantivyDocument, Term};
+use tantivy::{DocAddress, DocId, Score, Searcher, SegmentReader, Term};
 
 /// Deepest result a page may start at: past this, refine the query.
 pub const MAX_OFFSET: usize = 10_000;
@@ -280,6 +280,7 @@ pub(crate) fn run(
     };
     let last = parsed.words.len().saturating_sub(1);
     let mut snippet_terms = BTreeMap::new();
+    let mut words = Vec::with_capacity(parsed.words.len());
     for (i, w) in parsed.words.iter().enumerate() {
         let prefix = parsed.last_is_prefix && i == last;
         let exp = view.expansions.get_or(w, prefix, || {
@@ -309,6 +310,21 @@ pub(crate) fn run(
             };
             WordHits::compute(searcher, query, f.description)
         })?;
+        words.push(hits);
+    }
+    // Every word must match: their lists are intersected once (and kept, as a word's are)
+    // rather than leapfrogged by tantivy on every request.
+    let all_words = match words.len() {
+        0 => None,
+        1 => words.pop(),
+        _ => Some(
+            view.word_hits
+                .get_or(&parsed.words.join(" "), parsed.last_is_prefix, || {
+                    Ok(WordHits::intersect(&words))
+                })?,
+        ),
+    };
+    if let Some(hits) = all_words {
         snippet_terms.extend(hits.snippet_terms.iter().map(|(t, s)| (t.clone(), *s)));
         clauses.push((Occur::Must, Box::new(WordQuery { hits })));
     }
@@ -475,18 +491,13 @@ pub(crate) fn run(
         .map(|t| SnippetGenerator::new(snippet_terms, t, f.description, 160));
     let mut items = Vec::with_capacity(docs.len());
     for (score, addr) in docs {
-        let doc: TantivyDocument = searcher.doc(addr).map_err(index::ts)?;
-        let view = doc
-            .get_first(f.view)
-            .and_then(|v| tantivy::schema::Value::as_str(&v))
-            .ok_or_else(|| Error::internal("search document without its view"))?;
-        let view: HitView = serde_json::from_str(view)?;
+        let shown = view.shown.get(searcher, &f, addr)?;
         let snippet = match &snippets {
-            Ok(g) => g.snippet_from_doc(&doc).to_html(),
+            Ok(g) => g.snippet(&shown.description).to_html(),
             Err(_) => String::new(),
         };
         items.push(Hit {
-            view,
+            view: shown.view.clone(),
             snippet,
             score,
         });

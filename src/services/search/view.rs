@@ -9,6 +9,7 @@
 use super::index::Fields;
 use super::query::Expansion;
 use super::segment_docs::{self, SegmentDocs};
+use super::shown::ShownMemo;
 use super::suggest_index::{self, SegmentEntries};
 use super::vocab::{self, SegmentWords};
 use super::word_hits::HitsMemo;
@@ -32,6 +33,8 @@ pub struct View {
     pub suggest_expansions: Memo<Vec<Expansion>>,
     /// Each query word's matches and scores (see `word_hits`).
     pub word_hits: HitsMemo,
+    /// What hits show, shared by every view (see `shown`).
+    pub shown: Arc<ShownMemo>,
 }
 
 /// Words distinct views kept expanded at most; past it the memo starts over.
@@ -92,7 +95,7 @@ impl Views {
     /// The first view, of what `reader` shows now.
     pub fn open(reader: &IndexReader, f: &Fields) -> Result<Views> {
         let mut segments = HashMap::new();
-        let view = build(reader.searcher(), f, &mut segments)?;
+        let view = build(reader.searcher(), f, &mut segments, Arc::default())?;
         Ok(Views {
             current: RwLock::new(Arc::new(view)),
             segments: Mutex::new(segments),
@@ -113,7 +116,7 @@ impl Views {
         }
         let view = {
             let mut segments = self.segments.lock().unwrap_or_else(|p| p.into_inner());
-            build(searcher, f, &mut segments)?
+            build(searcher, f, &mut segments, self.current().shown.clone())?
         };
         *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(view);
         Ok(())
@@ -126,6 +129,7 @@ fn build(
     searcher: Searcher,
     f: &Fields,
     known: &mut HashMap<SegmentId, SegmentData>,
+    shown: Arc<ShownMemo>,
 ) -> Result<View> {
     let started = std::time::Instant::now();
     let readers = searcher.segment_readers();
@@ -168,6 +172,7 @@ fn build(
         expansions: Memo::default(),
         suggest_expansions: Memo::default(),
         word_hits: HitsMemo::default(),
+        shown,
     })
 }
 

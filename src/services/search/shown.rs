@@ -1,0 +1,94 @@
+//! What a hit shows (its stored view and the description its snippet is cut from), read
+//! from the index's document store the first time the document is a hit, then kept. A
+//! document never changes once written (an update is a new document in a newer segment),
+//! so what was read stays right for as long as its segment lives; it is shared by every
+//! view of the index. Without it every hit of every answer decompressed a block of the
+//! store and parsed the document and its view. It never decides what matches.
+//!
+//! Kept up to [`BUDGET_BYTES`]; past it the memo starts over.
+
+use super::index::{self, Fields, HitView};
+use crate::error::{Error, Result};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use tantivy::index::SegmentId;
+use tantivy::schema::Value;
+use tantivy::{DocAddress, DocId, Searcher, TantivyDocument};
+
+/// Bytes of shown documents kept at most (a product's view and description take about
+/// half a kilobyte).
+pub const BUDGET_BYTES: usize = 12 << 20;
+
+/// One document as a hit shows it.
+#[derive(Debug)]
+pub struct Shown {
+    pub view: Arc<HitView>,
+    /// The description's values joined by spaces, as tantivy's snippets read a document.
+    pub description: String,
+}
+
+impl Shown {
+    /// Reads document `addr` of `searcher` from the store.
+    pub fn read(searcher: &Searcher, f: &Fields, addr: DocAddress) -> Result<Shown> {
+        let doc: TantivyDocument = searcher.doc(addr).map_err(index::ts)?;
+        let view = doc
+            .get_first(f.view)
+            .and_then(|v| v.as_str())
+            .ok_or_else(|| Error::internal("search document without its view"))?;
+        let mut description = String::new();
+        for text in doc.get_all(f.description).filter_map(|v| v.as_str()) {
+            description.push(' ');
+            description.push_str(text);
+        }
+        Ok(Shown {
+            view: Arc::new(serde_json::from_str(view)?),
+            description: description.trim().to_string(),
+        })
+    }
+
+    fn bytes(&self) -> usize {
+        let v = &self.view;
+        let strings = [&v.id, &v.title, &v.slug, &v.vendor_id, &v.vendor_name]
+            .iter()
+            .map(|s| s.len())
+            .sum::<usize>()
+            + v.image.as_ref().map_or(0, String::len)
+            + v.brand.as_ref().map_or(0, String::len)
+            + v.category_id.len();
+        strings + self.description.len() + 256
+    }
+}
+
+/// (segment, document) → what it shows, and the bytes kept.
+type Kept = (HashMap<(SegmentId, DocId), Arc<Shown>>, usize);
+
+#[derive(Default)]
+pub struct ShownMemo {
+    inner: Mutex<Kept>,
+}
+
+impl ShownMemo {
+    /// Document `addr` of `searcher` as a hit shows it, read once.
+    pub fn get(&self, searcher: &Searcher, f: &Fields, addr: DocAddress) -> Result<Arc<Shown>> {
+        let key = (
+            searcher.segment_reader(addr.segment_ord).segment_id(),
+            addr.doc_id,
+        );
+        let lock = || self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(s) = lock().0.get(&key) {
+            return Ok(s.clone());
+        }
+        // Read outside the lock: two requests may both read it, to the same result.
+        let shown = Arc::new(Shown::read(searcher, f, addr)?);
+        let size = shown.bytes();
+        let mut kept = lock();
+        if kept.1 + size > BUDGET_BYTES {
+            kept.0.clear();
+            kept.1 = 0;
+        }
+        if kept.0.insert(key, shown.clone()).is_none() {
+            kept.1 += size;
+        }
+        Ok(shown)
+    }
+}
