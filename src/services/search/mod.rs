@@ -13,6 +13,7 @@ pub mod query;
 pub mod request;
 pub mod segment_docs;
 pub mod shown;
+pub mod snippet;
 pub mod suggest;
 pub mod suggest_index;
 pub mod suggest_queries;

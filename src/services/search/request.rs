@@ -6,6 +6,7 @@ use super::facets::{FacetCollector, Wanted};
 use super::index;
 use super::query::{self, Expansion};
 use super::segment_docs;
+use super::snippet::Snippets;
 use super::view::View;
 use super::vocab;
 use super::word_hits::{self, WordHits, WordQuery};
@@ -19,7 +20,6 @@ use tantivy::query::{
     AllQuery, BooleanQuery, ConstScoreQuery, Occur, Query, RangeQuery, TermQuery,
 };
 use tantivy::schema::IndexRecordOption;
-use tantivy::snippet::SnippetGenerator;
 use tantivy::{DocAddress, DocId, Score, Searcher, SegmentReader, Term};
 
 /// Deepest result a page may start at: past this, refine the query.
@@ -488,12 +488,12 @@ pub(crate) fn run(
     let snippets = searcher
         .index()
         .tokenizer_for_field(f.description)
-        .map(|t| SnippetGenerator::new(snippet_terms, t, f.description, 160));
+        .map(|t| Snippets::new(snippet_terms, t, 160));
     let mut items = Vec::with_capacity(docs.len());
     for (score, addr) in docs {
         let shown = view.shown.get(searcher, &f, addr)?;
         let snippet = match &snippets {
-            Ok(g) => g.snippet(&shown.description).to_html(),
+            Ok(g) => g.html(&shown.description),
             Err(_) => String::new(),
         };
         items.push(Hit {
