@@ -500,7 +500,8 @@ pub fn search_as(
 }
 
 /// [`search_as`] for async callers: an answer still kept (see `cache`) is taken at once,
-/// without waiting for a turn on a core; anything else is computed through `cpu::run`.
+/// without waiting for a turn on a core, and so is a light one (see `request::light`);
+/// anything else is computed through `cpu::run`.
 pub async fn search_as_async(
     state: &AppState,
     req: SearchRequest,
@@ -508,9 +509,13 @@ pub async fn search_as_async(
     visitor: Visitor,
 ) -> Result<SearchAnswer> {
     let started = std::time::Instant::now();
-    if let Some(hit) = kept(state, &*state.search.live()?, &req, &affinity) {
+    let live = state.search.live()?;
+    if let Some(hit) = kept(state, &live, &req, &affinity) {
         record_search(state, &req, &visitor, &hit, started);
         return Ok(hit);
+    }
+    if request::light(&live.view(), &req) {
+        return search_as(state, &req, &affinity, &visitor);
     }
     let state = state.clone();
     crate::cpu::run("search", move || {

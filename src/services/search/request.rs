@@ -258,6 +258,31 @@ fn filter(q: Box<dyn Query>) -> (Occur, Box<dyn Query>) {
     (Occur::Must, Box::new(ConstScoreQuery::new(q, 0.0)))
 }
 
+/// Documents a search may have to collect and still count as light (see [`light`]).
+pub const LIGHT_DOCS: usize = 20_000;
+
+/// Whether `req` is cheap enough to answer on the thread that received it, without the
+/// hand-over to the blocking pool (two thread wake-ups, about a tenth of a typical search's
+/// CPU): every word already worked out on this view (its expansions and its matches), no
+/// phrase, and some word matching at most [`LIGHT_DOCS`] documents, which bounds what is
+/// collected. A word never seen, a phrase or a query matching most of the catalog takes
+/// a turn on the pool (see `cpu`).
+pub fn light(view: &View, req: &SearchRequest) -> bool {
+    let parsed = query::parse(&req.q, &mut index::analyzer());
+    let last = parsed.words.len().saturating_sub(1);
+    let mut fewest = usize::MAX;
+    for (i, w) in parsed.words.iter().enumerate() {
+        let prefix = parsed.last_is_prefix && i == last;
+        match view.word_hits.peek(w, prefix) {
+            Some(hits) if view.expansions.contains(w, prefix) => {
+                fewest = fewest.min(hits.matched())
+            }
+            _ => return false,
+        }
+    }
+    parsed.phrases.is_empty() && fewest <= LIGHT_DOCS
+}
+
 /// Runs `req` on `view`; `rtx` is a read transaction begun once the store was at the
 /// given generation (or later).
 pub(crate) fn run(

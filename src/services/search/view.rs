@@ -54,6 +54,12 @@ impl<V> Default for Memo<V> {
 }
 
 impl<V> Memo<V> {
+    /// Whether `word` was worked out.
+    pub fn contains(&self, word: &str, prefix: bool) -> bool {
+        let words = self.words.lock().unwrap_or_else(|p| p.into_inner());
+        words[usize::from(prefix)].contains_key(word)
+    }
+
     /// What `work` gives for `word`, worked out once.
     pub fn get_or(&self, word: &str, prefix: bool, work: impl FnOnce() -> V) -> Arc<V> {
         let i = usize::from(prefix);

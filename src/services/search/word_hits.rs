@@ -114,6 +114,11 @@ impl WordHits {
         self.segments.iter().map(|s| s.docs.len() * 8 + 64).sum()
     }
 
+    /// Documents matched, in all segments.
+    pub fn matched(&self) -> usize {
+        self.segments.iter().map(|s| s.docs.len()).sum()
+    }
+
     fn segment(&self, id: SegmentId) -> Option<usize> {
         self.segments.iter().position(|s| s.id == Some(id))
     }
@@ -217,6 +222,12 @@ pub struct HitsMemo {
 }
 
 impl HitsMemo {
+    /// The matches kept for `word`, if they were worked out.
+    pub fn peek(&self, word: &str, prefix: bool) -> Option<Arc<WordHits>> {
+        let memo = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        memo.0.get(&(Box::from(word), prefix)).cloned()
+    }
+
     /// The matches `work` gives for `word`, worked out once.
     pub fn get_or(
         &self,
