@@ -5,14 +5,15 @@
 use super::analytics::{MAX_DAYS, Report};
 use super::insights::{self, TrendingAnswer};
 use super::suggest::{self, Suggestion};
-use super::{IndexStats, ReindexReport, SearchAnswer, SearchRequest, Visitor, request::Affinity};
+use super::{IndexStats, ReindexReport, SearchRequest, Visitor, request::Affinity};
 use crate::app::AppState;
 use crate::auth::{Admin, MaybePrincipal};
 use crate::error::{Error, Result};
 use crate::http::Json;
 use axum::Router;
 use axum::extract::{RawQuery, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Serialize;
 
@@ -79,7 +80,7 @@ async fn search(
     MaybePrincipal(principal): MaybePrincipal,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
-) -> Result<Json<SearchAnswer>> {
+) -> Result<Response> {
     let req = SearchRequest::parse(&pairs(raw), &state.search.config)?;
     let who = visitor(principal.as_ref(), &headers);
     let affinity = if req.personalize {
@@ -87,9 +88,9 @@ async fn search(
     } else {
         Affinity::default()
     };
-    super::search_as_async(&state, req, affinity, who)
-        .await
-        .map(Json)
+    let answer = super::search_as_async(&state, req, affinity, who).await?;
+    let json = HeaderValue::from_static("application/json");
+    Ok(([(header::CONTENT_TYPE, json)], answer.to_json()).into_response())
 }
 
 #[derive(Serialize)]

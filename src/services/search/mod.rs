@@ -10,6 +10,7 @@ pub mod facets;
 pub mod index;
 pub mod insights;
 pub mod query;
+pub mod render;
 pub mod request;
 pub mod segment_docs;
 pub mod shown;
@@ -367,6 +368,9 @@ pub struct Hit {
     /// The description around the matched words, HTML-escaped, matches in `<b>`.
     pub snippet: String,
     pub score: f32,
+    /// `view` as JSON (see `render`).
+    #[serde(skip)]
+    pub view_json: Arc<str>,
 }
 
 /// The query as the engine understood it.

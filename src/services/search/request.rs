@@ -523,6 +523,7 @@ pub(crate) fn run(
         };
         items.push(Hit {
             view: shown.view.clone(),
+            view_json: shown.view_json.clone(),
             snippet,
             score,
         });

@@ -23,6 +23,8 @@ pub const BUDGET_BYTES: usize = 12 << 20;
 #[derive(Debug)]
 pub struct Shown {
     pub view: Arc<HitView>,
+    /// `view` as JSON, rendered once (see `render`).
+    pub view_json: Arc<str>,
     /// The description's values joined by spaces, as tantivy's snippets read a document.
     pub description: String,
 }
@@ -40,8 +42,10 @@ impl Shown {
             description.push(' ');
             description.push_str(text);
         }
+        let view: Arc<HitView> = Arc::new(serde_json::from_str(view)?);
         Ok(Shown {
-            view: Arc::new(serde_json::from_str(view)?),
+            view_json: serde_json::to_string(&view)?.into(),
+            view,
             description: description.trim().to_string(),
         })
     }
@@ -55,7 +59,7 @@ impl Shown {
             + v.image.as_ref().map_or(0, String::len)
             + v.brand.as_ref().map_or(0, String::len)
             + v.category_id.len();
-        strings + self.description.len() + 256
+        strings + self.view_json.len() + self.description.len() + 256
     }
 }
 
