@@ -3,6 +3,7 @@
 //! Nothing here speaks HTTP (see `api.rs`); nothing here writes the catalog.
 
 pub mod analytics;
+pub mod answer;
 pub mod api;
 pub mod cache;
 pub mod consumer;
@@ -10,8 +11,8 @@ pub mod facets;
 pub mod index;
 pub mod insights;
 pub mod query;
-pub mod render;
 pub mod request;
+pub mod run;
 pub mod segment_docs;
 pub mod shown;
 pub mod snippet;
@@ -26,9 +27,10 @@ pub mod word_hits;
 use crate::app::AppState;
 use crate::config::{Config, SearchConfig};
 use crate::error::{Error, Result};
+pub use answer::{Computed, Hit, SearchAnswer, Understood, UnderstoodWord};
 use consumer::Command;
 pub use consumer::{IndexerHandle, ReindexReport};
-use index::{HitView, Live, Offsets};
+use index::{Live, Offsets};
 pub use request::{SearchRequest, Sort};
 use serde::Serialize;
 use std::collections::HashMap;
@@ -360,79 +362,6 @@ pub fn reindex(config: &Config) -> Result<ReindexReport> {
     Ok(report)
 }
 
-/// One hit as the API shows it.
-#[derive(Debug, Clone, Serialize)]
-pub struct Hit {
-    #[serde(flatten)]
-    pub view: Arc<HitView>,
-    /// The description around the matched words, HTML-escaped, matches in `<b>`.
-    pub snippet: String,
-    pub score: f32,
-    /// `view` as JSON (see `render`).
-    #[serde(skip)]
-    pub view_json: Arc<str>,
-}
-
-/// The query as the engine understood it.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct Understood {
-    pub words: Vec<UnderstoodWord>,
-    pub phrases: Vec<String>,
-    pub excluded: Vec<String>,
-    pub last_word_prefix: bool,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct UnderstoodWord {
-    pub input: String,
-    /// Indexed words it matched (itself, completions, corrections), best first.
-    pub matches: Vec<String>,
-}
-
-/// A search's answer: its own query id and what was computed, shared (not copied) by
-/// every reuse of the same answer from the cache. Reads as the computed part (`Deref`);
-/// serialises as one object, the query id first.
-#[derive(Debug, Clone)]
-pub struct SearchAnswer {
-    pub query_id: String,
-    pub computed: Arc<Computed>,
-}
-
-/// Everything of an answer but its query id.
-#[derive(Debug)]
-pub struct Computed {
-    pub items: Vec<Hit>,
-    pub total: u64,
-    /// Always true: every match is counted.
-    pub total_exact: bool,
-    pub next_cursor: Option<String>,
-    pub facets: serde_json::Map<String, serde_json::Value>,
-    pub query: Understood,
-}
-
-impl std::ops::Deref for SearchAnswer {
-    type Target = Computed;
-    fn deref(&self) -> &Computed {
-        &self.computed
-    }
-}
-
-impl Serialize for SearchAnswer {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        use serde::ser::SerializeStruct;
-        let c = &*self.computed;
-        let mut m = s.serialize_struct("SearchAnswer", 7)?;
-        m.serialize_field("query_id", &self.query_id)?;
-        m.serialize_field("items", &c.items)?;
-        m.serialize_field("total", &c.total)?;
-        m.serialize_field("total_exact", &c.total_exact)?;
-        m.serialize_field("next_cursor", &c.next_cursor)?;
-        m.serialize_field("facets", &c.facets)?;
-        m.serialize_field("query", &c.query)?;
-        m.end()
-    }
-}
-
 /// Runs a search. `affinity` (categories and brands the signed-in shopper showed interest
 /// in) only reorders hits.
 pub fn search(
@@ -460,7 +389,7 @@ pub(crate) fn run_cached(
     let view = live.view();
     let stamp = (view.generation(), state.store.generation());
     let rtx = state.store.read()?;
-    let answer = request::run(&state.search, &view, (&rtx, stamp.1), req, affinity)?;
+    let answer = run::run(&state.search, &view, (&rtx, stamp.1), req, affinity)?;
     if cache::cacheable(req, affinity) {
         live.answers.put(stamp, req, &answer.computed);
     }
@@ -504,7 +433,7 @@ pub fn search_as(
 }
 
 /// [`search_as`] for async callers: an answer still kept (see `cache`) is taken at once,
-/// without waiting for a turn on a core, and so is a light one (see `request::light`);
+/// without waiting for a turn on a core, and so is a light one (see `run::light`);
 /// anything else is computed through `cpu::run`.
 pub async fn search_as_async(
     state: &AppState,
@@ -518,7 +447,7 @@ pub async fn search_as_async(
         record_search(state, &req, &visitor, &hit, started);
         return Ok(hit);
     }
-    if request::light(&live.view(), &req) {
+    if run::light(&live.view(), &req) {
         return search_as(state, &req, &affinity, &visitor);
     }
     let state = state.clone();

@@ -23,7 +23,7 @@ pub const BUDGET_BYTES: usize = 12 << 20;
 #[derive(Debug)]
 pub struct Shown {
     pub view: Arc<HitView>,
-    /// `view` as JSON, rendered once (see `render`).
+    /// `view` as JSON, rendered once (see `answer`).
     pub view_json: Arc<str>,
     /// The description's values joined by spaces, as tantivy's snippets read a document.
     pub description: String,

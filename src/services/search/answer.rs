@@ -1,10 +1,84 @@
-//! An answer as the API sends it: the JSON its `Serialize` gives, written straight into
-//! one buffer, with each hit's shown fields copied as they were rendered once (see
-//! `shown`) instead of escaped again on every answer. A test holds the two to the same
-//! bytes.
+//! A search's answer: its hits, total, facets and the query as understood, and its JSON.
+//! The API writes that JSON straight into one buffer, each hit's shown fields copied as
+//! they were rendered once (see `shown`) instead of escaped again on every answer; a test
+//! holds the bytes to what `Serialize` gives.
 
-use super::SearchAnswer;
+use super::index::HitView;
 use serde::Serialize;
+use std::sync::Arc;
+
+/// One hit as the API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Hit {
+    #[serde(flatten)]
+    pub view: Arc<HitView>,
+    /// The description around the matched words, HTML-escaped, matches in `<b>`.
+    pub snippet: String,
+    pub score: f32,
+    /// `view` as JSON, rendered once (see `shown`).
+    #[serde(skip)]
+    pub view_json: Arc<str>,
+}
+
+/// The query as the engine understood it.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Understood {
+    pub words: Vec<UnderstoodWord>,
+    pub phrases: Vec<String>,
+    pub excluded: Vec<String>,
+    pub last_word_prefix: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct UnderstoodWord {
+    pub input: String,
+    /// Indexed words it matched (itself, completions, corrections), best first.
+    pub matches: Vec<String>,
+}
+
+/// A search's answer: its own query id and what was computed, shared (not copied) by
+/// every reuse of the same answer from the cache. Reads as the computed part (`Deref`);
+/// serialises as one object, the query id first.
+#[derive(Debug, Clone)]
+pub struct SearchAnswer {
+    pub query_id: String,
+    pub computed: Arc<Computed>,
+}
+
+/// Everything of an answer but its query id.
+#[derive(Debug)]
+pub struct Computed {
+    pub items: Vec<Hit>,
+    pub total: u64,
+    /// Always true: every match is counted.
+    pub total_exact: bool,
+    pub next_cursor: Option<String>,
+    pub facets: serde_json::Map<String, serde_json::Value>,
+    pub query: Understood,
+}
+
+impl std::ops::Deref for SearchAnswer {
+    type Target = Computed;
+    fn deref(&self) -> &Computed {
+        &self.computed
+    }
+}
+
+impl Serialize for SearchAnswer {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let c = &*self.computed;
+        let mut m = s.serialize_struct("SearchAnswer", 7)?;
+        m.serialize_field("query_id", &self.query_id)?;
+        m.serialize_field("items", &c.items)?;
+        m.serialize_field("total", &c.total)?;
+        m.serialize_field("total_exact", &c.total_exact)?;
+        m.serialize_field("next_cursor", &c.next_cursor)?;
+        m.serialize_field("facets", &c.facets)?;
+        m.serialize_field("query", &c.query)?;
+        m.end()
+    }
+}
 
 /// Appends `value` as JSON.
 fn json<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
@@ -56,11 +130,8 @@ impl SearchAnswer {
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
-    use super::super::index::HitView;
-    use super::super::{Computed, Hit, Understood, UnderstoodWord};
     use super::*;
     use crate::money::{Currency, Money};
-    use std::sync::Arc;
 
     #[test]
     fn the_written_answer_is_what_serde_gives() {
