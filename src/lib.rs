@@ -9,6 +9,7 @@ pub mod config;
 pub mod connectors;
 pub mod cpu;
 pub mod error;
+pub mod html;
 pub mod http;
 pub mod log;
 pub mod logging;

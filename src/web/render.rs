@@ -50,26 +50,6 @@ pub struct Templates {
     public_url: String,
 }
 
-/// HTML-escapes `s` into `out` (`& < > " '`, as `catalog::queries::escape` does) without
-/// building a copy: the unchanged runs between special characters are written as they are.
-fn write_escaped(out: &mut impl std::fmt::Write, s: &str) -> std::fmt::Result {
-    let mut start = 0;
-    for (i, b) in s.bytes().enumerate() {
-        let rep = match b {
-            b'&' => "&amp;",
-            b'<' => "&lt;",
-            b'>' => "&gt;",
-            b'"' => "&quot;",
-            b'\'' => "&#39;",
-            _ => continue,
-        };
-        out.write_str(&s[start..i])?;
-        out.write_str(rep)?;
-        start = i + 1;
-    }
-    out.write_str(&s[start..])
-}
-
 fn configure(env: &mut Environment<'static>, i18n: Arc<I18n>, assets: Arc<Assets>, base: String) {
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.set_trim_blocks(true);
@@ -81,7 +61,7 @@ fn configure(env: &mut Environment<'static>, i18n: Arc<I18n>, assets: Arc<Assets
             && !value.is_safe()
             && let Some(s) = value.as_str()
         {
-            return write_escaped(out, s).map_err(minijinja::Error::from);
+            return crate::html::write_escaped(out, s).map_err(minijinja::Error::from);
         }
         minijinja::escape_formatter(out, state, value)
     });
@@ -474,7 +454,7 @@ pub fn error_html(state: &AppState, viewer: &Viewer, path: &str, e: &WebError) -
         Err(_) => format!(
             "<!doctype html><title>{0}</title><h1>{0}</h1><p>{1}</p>",
             e.status.as_u16(),
-            crate::services::catalog::queries::escape(&ctx.message)
+            crate::html::escape(&ctx.message)
         ),
     }
 }
@@ -535,23 +515,6 @@ mod tests {
     /// A template added to `templates/` but not to an embedded list would work with
     /// `reload_templates` and fail in the shipped binary: every file must be embedded,
     /// with the same text.
-    #[test]
-    fn escaping_in_place_matches_the_catalogs_escape() {
-        for s in [
-            "",
-            "plain",
-            "a & b",
-            "<script>alert('x')</script>",
-            "\"quoted\" & 'single' — ünïcode <>",
-            "&&<<>>",
-            "trailing &",
-        ] {
-            let mut out = String::new();
-            write_escaped(&mut out, s).unwrap();
-            assert_eq!(out, crate::services::catalog::queries::escape(s), "{s}");
-        }
-    }
-
     #[test]
     fn every_template_file_is_embedded() {
         let base = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");

@@ -217,24 +217,9 @@ pub fn paragraphs_html(text: &str) -> String {
             if i > 0 {
                 out.push_str("<br>");
             }
-            out.push_str(&escape(line));
+            crate::html::push_escaped(&mut out, line);
         }
         out.push_str("</p>");
-    }
-    out
-}
-
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
     }
     out
 }

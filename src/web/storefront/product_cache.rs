@@ -23,8 +23,8 @@
 
 use super::product::{TEMPLATE, product_ctx};
 use crate::app::AppState;
+use crate::html::escape;
 use crate::services::catalog::model::ProductId;
-use crate::services::catalog::queries::escape;
 use crate::web::render::{cart_count, render_html_value};
 use crate::web::{Page, Viewer, WebError, csrf};
 use axum::http::StatusCode;

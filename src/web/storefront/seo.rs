@@ -21,7 +21,7 @@ pub fn router() -> Router<AppState> {
 
 fn url(out: &mut String, loc: &str) {
     out.push_str("<url><loc>");
-    out.push_str(&queries::escape(loc));
+    crate::html::push_escaped(out, loc);
     out.push_str("</loc></url>\n");
 }
 
