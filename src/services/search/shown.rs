@@ -8,9 +8,9 @@
 //! Kept up to [`BUDGET_BYTES`]; past it the memo starts over.
 
 use super::index::{self, Fields, HitView};
+use super::view::{Budgeted, Weighed};
 use crate::error::{Error, Result};
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use tantivy::index::SegmentId;
 use tantivy::schema::Value;
 use tantivy::{DocAddress, DocId, Searcher, TantivyDocument};
@@ -49,50 +49,29 @@ impl Shown {
             description: description.trim().to_string(),
         })
     }
+}
 
+impl Weighed for Shown {
     fn bytes(&self) -> usize {
-        let v = &self.view;
-        let strings = [&v.id, &v.title, &v.slug, &v.vendor_id, &v.vendor_name]
-            .iter()
-            .map(|s| s.len())
-            .sum::<usize>()
-            + v.image.as_ref().map_or(0, String::len)
-            + v.brand.as_ref().map_or(0, String::len)
-            + v.category_id.len();
-        strings + self.view_json.len() + self.description.len() + 256
+        // The parsed view takes about what its JSON does.
+        2 * self.view_json.len() + self.description.len() + 256
     }
 }
 
-/// (segment, document) → what it shows, and the bytes kept.
-type Kept = (HashMap<(SegmentId, DocId), Arc<Shown>>, usize);
+/// (segment, document) → what it shows.
+pub struct ShownMemo(Budgeted<(SegmentId, DocId), Shown>);
 
-#[derive(Default)]
-pub struct ShownMemo {
-    inner: Mutex<Kept>,
+impl Default for ShownMemo {
+    fn default() -> Self {
+        ShownMemo(Budgeted::new(BUDGET_BYTES))
+    }
 }
 
 impl ShownMemo {
     /// Document `addr` of `searcher` as a hit shows it, read once.
     pub fn get(&self, searcher: &Searcher, f: &Fields, addr: DocAddress) -> Result<Arc<Shown>> {
-        let key = (
-            searcher.segment_reader(addr.segment_ord).segment_id(),
-            addr.doc_id,
-        );
-        let lock = || self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(s) = lock().0.get(&key) {
-            return Ok(s.clone());
-        }
-        // Read outside the lock: two requests may both read it, to the same result.
-        let shown = Arc::new(Shown::read(searcher, f, addr)?);
-        let size = shown.bytes();
-        let mut kept = lock();
-        if kept.1 + size > BUDGET_BYTES {
-            kept.0.clear();
-            kept.1 = 0;
-        }
-        if kept.0.insert(key, shown.clone()).is_none() {
-            kept.1 += size;
-        }
-        Ok(shown)
+        let segment = searcher.segment_reader(addr.segment_ord).segment_id();
+        self.0
+            .get_or((segment, addr.doc_id), || Shown::read(searcher, f, addr))
     }
 }

@@ -78,6 +78,55 @@ impl<V> Memo<V> {
     }
 }
 
+/// What a memo keeps, by the bytes it takes.
+pub trait Weighed {
+    fn bytes(&self) -> usize;
+}
+
+/// Key → what was worked out from it, kept up to a byte budget; past it the memo starts
+/// over.
+pub struct Budgeted<K, V> {
+    budget: usize,
+    kept: Mutex<(HashMap<K, Arc<V>>, usize)>,
+}
+
+impl<K: std::hash::Hash + Eq, V: Weighed> Budgeted<K, V> {
+    pub fn new(budget: usize) -> Self {
+        Budgeted {
+            budget,
+            kept: Mutex::new((HashMap::new(), 0)),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, (HashMap<K, Arc<V>>, usize)> {
+        self.kept.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// What is kept for `key`, if it was worked out.
+    pub fn peek(&self, key: &K) -> Option<Arc<V>> {
+        self.lock().0.get(key).cloned()
+    }
+
+    /// What `work` gives for `key`, worked out once.
+    pub fn get_or(&self, key: K, work: impl FnOnce() -> Result<V>) -> Result<Arc<V>> {
+        if let Some(v) = self.peek(&key) {
+            return Ok(v);
+        }
+        // Worked out outside the lock: two requests may both do it, to the same result.
+        let v = Arc::new(work()?);
+        let size = v.bytes();
+        let mut kept = self.lock();
+        if kept.1 + size > self.budget {
+            kept.0.clear();
+            kept.1 = 0;
+        }
+        if kept.0.insert(key, v.clone()).is_none() {
+            kept.1 += size;
+        }
+        Ok(v)
+    }
+}
+
 impl View {
     /// The searcher's generation: answers computed on this view are stamped with it.
     pub fn generation(&self) -> u64 {

@@ -10,9 +10,10 @@
 //! it the memo starts over.
 
 use super::index;
+use super::view::{Budgeted, Weighed};
 use crate::error::Result;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::{Arc, Mutex};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use tantivy::index::SegmentId;
 use tantivy::query::{BooleanQuery, EnableScoring, Explanation, Occur, Query, Scorer, Weight};
 use tantivy::schema::Field;
@@ -73,6 +74,12 @@ pub fn snippet_terms(
     Ok(())
 }
 
+impl Weighed for WordHits {
+    fn bytes(&self) -> usize {
+        self.segments.iter().map(|s| s.docs.len() * 8 + 64).sum()
+    }
+}
+
 impl WordHits {
     /// Runs `query` (one word's) on every segment of `searcher`, keeping each match and
     /// its score (deleted documents too: collectors skip them as they would), and its
@@ -108,10 +115,6 @@ impl WordHits {
             terms: Some(query),
             snippet_terms: terms,
         })
-    }
-
-    fn bytes(&self) -> usize {
-        self.segments.iter().map(|s| s.docs.len() * 8 + 64).sum()
     }
 
     /// Documents matched, in all segments.
@@ -212,20 +215,19 @@ fn gallop(docs: &[DocId], from: usize, target: DocId) -> usize {
     from + lo + window.partition_point(|d| *d < target)
 }
 
-/// Typed word and whether it is a prefix → its matches, and the bytes they take.
-type Memo = (HashMap<(Box<str>, bool), Arc<WordHits>>, usize);
-
 /// Typed word (finished, or a prefix) → its matches, for one view.
-#[derive(Default)]
-pub struct HitsMemo {
-    inner: Mutex<Memo>,
+pub struct HitsMemo(Budgeted<(Box<str>, bool), WordHits>);
+
+impl Default for HitsMemo {
+    fn default() -> Self {
+        HitsMemo(Budgeted::new(BUDGET_BYTES))
+    }
 }
 
 impl HitsMemo {
     /// The matches kept for `word`, if they were worked out.
     pub fn peek(&self, word: &str, prefix: bool) -> Option<Arc<WordHits>> {
-        let memo = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        memo.0.get(&(Box::from(word), prefix)).cloned()
+        self.0.peek(&(Box::from(word), prefix))
     }
 
     /// The matches `work` gives for `word`, worked out once.
@@ -235,26 +237,7 @@ impl HitsMemo {
         prefix: bool,
         work: impl FnOnce() -> Result<WordHits>,
     ) -> Result<Arc<WordHits>> {
-        let lock = || self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(v) = lock().0.get(&(Box::from(word), prefix)) {
-            return Ok(v.clone());
-        }
-        // Worked out outside the lock: two requests may both do it, to the same result.
-        let v = Arc::new(work()?);
-        let size = v.bytes();
-        let mut memo = lock();
-        if memo.1 + size > BUDGET_BYTES {
-            memo.0.clear();
-            memo.1 = 0;
-        }
-        if memo
-            .0
-            .insert((Box::from(word), prefix), v.clone())
-            .is_none()
-        {
-            memo.1 += size;
-        }
-        Ok(v)
+        self.0.get_or((Box::from(word), prefix), work)
     }
 }
 
