@@ -381,9 +381,19 @@ pub(crate) fn run_cached(
     req: &SearchRequest,
     affinity: &request::Affinity,
 ) -> Result<SearchAnswer> {
-    if let Some(hit) = kept(state, live, req, affinity) {
-        return Ok(hit);
+    match kept(state, live, req, affinity) {
+        Some(hit) => Ok(hit),
+        None => compute(state, live, req, affinity),
     }
+}
+
+/// Computes a request's answer on `live` and keeps it (see `cache`).
+fn compute(
+    state: &AppState,
+    live: &Live,
+    req: &SearchRequest,
+    affinity: &request::Affinity,
+) -> Result<SearchAnswer> {
     // The answer comes from this view; the store's generation is read before the read
     // transaction, so a commit in between can only make the stamp look older than it is.
     let view = live.view();
@@ -443,12 +453,14 @@ pub async fn search_as_async(
 ) -> Result<SearchAnswer> {
     let started = std::time::Instant::now();
     let live = state.search.live()?;
-    if let Some(hit) = kept(state, &live, &req, &affinity) {
-        record_search(state, &req, &visitor, &hit, started);
-        return Ok(hit);
-    }
-    if run::light(&live.view(), &req) {
-        return search_as(state, &req, &affinity, &visitor);
+    let answer = match kept(state, &live, &req, &affinity) {
+        Some(hit) => Some(hit),
+        None if run::light(&live.view(), &req) => Some(compute(state, &live, &req, &affinity)?),
+        None => None,
+    };
+    if let Some(answer) = answer {
+        record_search(state, &req, &visitor, &answer, started);
+        return Ok(answer);
     }
     let state = state.clone();
     crate::cpu::run("search", move || {
